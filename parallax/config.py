@@ -1,0 +1,213 @@
+"""Settings: one frozen dataclass per component, resolved once and passed down.
+
+Precedence, lowest to highest: built-in defaults < TOML file < ``PARALLAX_*``
+environment variables < command-line flags. The file is named by ``--config`` or
+``PARALLAX_CONFIG``. Sections are the dataclasses below (``[store]``, ``[server]``);
+an environment variable is ``PARALLAX_<SECTION>_<KEY>`` in upper case, e.g.
+``PARALLAX_SERVER_LISTEN``. An unknown key or a bad value fails at start-up with an
+error naming the key and where it came from. Every key is documented in
+docs/configuration.md (a test enforces it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from parallax.errors import ConfigError
+
+ENV_PREFIX = "PARALLAX_"
+CONFIG_FILE_ENV = "PARALLAX_CONFIG"
+
+
+def _positive(value: Any) -> str | None:
+    return None if value > 0 else "must be greater than 0"
+
+
+def _host_port(value: str) -> str | None:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        return "must look like HOST:PORT, e.g. 127.0.0.1:4317"
+    return None
+
+
+def _setting(default: Any, doc: str, check: Callable[[Any], str | None] | None = None) -> Any:
+    return field(default=default, metadata={"doc": doc, "check": check})
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """Where the lake lives."""
+
+    path: str = _setting("./parallax-data", "Directory of the embedded lake (catalog, data, lock).")
+    catalog: str = _setting(
+        "",
+        "Catalog database: empty for SQLite at <path>/catalog.sqlite, or a PostgreSQL "
+        "connection string such as 'postgres:dbname=parallax host=127.0.0.1'.",
+    )
+    data_path: str = _setting("", "Where Parquet data files go: empty for <path>/data/.")
+    busy_timeout_ms: int = _setting(5000, "SQLite catalog busy timeout in milliseconds.", _positive)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """The ingest service (``parallax server``)."""
+
+    listen: str = _setting("127.0.0.1:4317", "OTLP/gRPC listen address.", _host_port)
+    max_message_bytes: int = _setting(
+        4 * 1024 * 1024, "Largest accepted OTLP request, in bytes.", _positive
+    )
+    workers: int = _setting(32, "gRPC handler threads (requests processed at once).", _positive)
+    flush_rows: int = _setting(20_000, "Group commit: commit once this many spans wait.", _positive)
+    flush_interval_ms: int = _setting(
+        200, "Group commit: commit at the latest this long after the first span waits.", _positive
+    )
+    queue_max_spans: int = _setting(
+        262_144,
+        "Spans accepted but not yet committed, at most; beyond it clients get "
+        "RESOURCE_EXHAUSTED with RetryInfo.",
+        _positive,
+    )
+    stats_interval_s: float = _setting(
+        10.0, "Seconds between self-telemetry summaries (log line and ingest_stats row).", _positive
+    )
+    maintenance_interval_s: float = _setting(
+        900.0, "Seconds between lake maintenance runs (merge files, expire snapshots).", _positive
+    )
+    snapshot_retention_s: float = _setting(
+        3600.0, "Maintenance expires lake snapshots older than this many seconds.", _positive
+    )
+    shutdown_grace_s: float = _setting(
+        10.0, "On SIGTERM, seconds to let in-flight requests finish.", _positive
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings, one section per component."""
+
+    store: StoreSettings = field(default_factory=StoreSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
+
+
+_SECTION_TYPES: dict[str, type] = {"store": StoreSettings, "server": ServerSettings}
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Resolve settings from defaults, the TOML file, the environment and flag overrides.
+
+    ``overrides`` maps ``"section.key"`` to a value (flags the user actually gave).
+    """
+    env = os.environ if env is None else env
+    config_file = config_file or env.get(CONFIG_FILE_ENV) or None
+    values: dict[str, dict[str, Any]] = {name: {} for name in _SECTION_TYPES}
+    if config_file:
+        _merge_file(values, Path(config_file))
+    _merge_env(values, env)
+    for dotted, value in (overrides or {}).items():
+        section, _, key = dotted.partition(".")
+        values[section][key] = (value, "command line")
+    return Settings(**{name: _build(cls, values[name]) for name, cls in _SECTION_TYPES.items()})
+
+
+def documented_keys() -> dict[str, str]:
+    """Every setting as ``section.key`` with its one-line documentation."""
+    return {
+        f"{section}.{f.name}": f.metadata["doc"]
+        for section, cls in _SECTION_TYPES.items()
+        for f in dataclasses.fields(cls)
+    }
+
+
+def _merge_file(values: dict[str, dict[str, Any]], path: Path) -> None:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise ConfigError(f"{path}: configuration file not found") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from err
+    for section, table in data.items():
+        if section not in _SECTION_TYPES:
+            raise ConfigError(f"{path}: unknown section [{section}]")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [{section}] must be a table")
+        for key, value in table.items():
+            _require_known(section, key, str(path))
+            values[section][key] = (value, str(path))
+
+
+def _merge_env(values: dict[str, dict[str, Any]], env: Mapping[str, str]) -> None:
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_FILE_ENV:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("_")
+        source = f"environment variable {name}"
+        if section not in _SECTION_TYPES:
+            raise ConfigError(f"{source}: unknown section {section!r}")
+        _require_known(section, key, source)
+        values[section][key] = (_from_text(_field(section, key).type, raw), source)
+
+
+def _require_known(section: str, key: str, source: str) -> None:
+    known = {f.name for f in dataclasses.fields(_SECTION_TYPES[section])}
+    if key not in known:
+        raise ConfigError(
+            f"{source}: unknown key {section}.{key} (known: {', '.join(sorted(known))})"
+        )
+
+
+def _field(section: str, key: str) -> dataclasses.Field:
+    return next(f for f in dataclasses.fields(_SECTION_TYPES[section]) if f.name == key)
+
+
+def _from_text(type_name: Any, raw: str) -> Any:
+    """Environment values are text; turn them into the field's type where they parse."""
+    kind = type_name if isinstance(type_name, str) else type_name.__name__
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        return raw  # left as text: _build reports it with the key and source
+    if kind == "bool":
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+    return raw
+
+
+def _build(cls: type, supplied: dict[str, tuple[Any, str]]) -> Any:
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in supplied:
+            continue
+        value, source = supplied[f.name]
+        section = next(name for name, c in _SECTION_TYPES.items() if c is cls)
+        kwargs[f.name] = _validated(f, value, f"{source}: {section}.{f.name}")
+    return cls(**kwargs)
+
+
+def _validated(f: dataclasses.Field, value: Any, where: str) -> Any:
+    kind = f.type if isinstance(f.type, str) else f.type.__name__
+    if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    expected = {"int": int, "float": float, "str": str, "bool": bool}[kind]
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ConfigError(f"{where}: expected {kind}, got {value!r}")
+    check = f.metadata.get("check")
+    problem = check(value) if check else None
+    if problem:
+        raise ConfigError(f"{where}: {problem} (got {value!r})")
+    return value

@@ -1,0 +1,58 @@
+"""Semantic conventions: every attribute key Parallax reads or writes, in one place.
+
+Standard OpenTelemetry keys are used where they exist; the rest live under the
+``parallax.`` prefix. Nothing else in the code base spells a key as a string literal.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+# --- OpenTelemetry standard keys -------------------------------------------------
+SERVICE_NAME = "service.name"
+HOST_ID = "host.id"
+CLOUD_REGION = "cloud.region"
+DEPLOYMENT_ENVIRONMENT = "deployment.environment.name"
+GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
+GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
+
+# --- Parallax keys ------------------------------------------------------------------
+FEATURE = "parallax.feature"
+MODEL_VERSION = "parallax.model.version"
+MODEL_QUANTIZATION = "parallax.model.quantization"
+HARDWARE_TIER = "parallax.hardware.tier"
+HARDWARE_ACCELERATOR = "parallax.hardware.accelerator"
+INPUT_FINGERPRINT = "parallax.input.fingerprint"
+OUTPUT_LABEL = "parallax.output.label"
+OUTPUT_SCORE = "parallax.output.score"
+OUTPUT_DIGEST = "parallax.output.digest"
+OUTPUT_TOPK = "parallax.output.topk"
+CONFIDENCE = "parallax.confidence"
+COLD_START = "parallax.cold_start"
+
+
+class Quantization(StrEnum):
+    """Numeric precision a model variant runs in."""
+
+    FP32 = "fp32"
+    FP16 = "fp16"
+    BF16 = "bf16"
+    INT8 = "int8"
+    INT4 = "int4"
+    OTHER = "other"
+
+
+class HardwareTier(StrEnum):
+    """Where in the fleet a node sits."""
+
+    DEVICE = "device"
+    NEAR_EDGE = "near-edge"
+    CLOUD = "cloud"
+
+
+# --- Wire contract: gRPC metadata on OTLP Export calls from our collector ------------
+# A batch is identified by (node id, batch sequence). The ingest service commits a
+# batch's spans together with this pair and acknowledges a retried batch that is
+# already committed without writing it again. See docs/wire-contract.md.
+NODE_ID_HEADER = "parallax-node-id"
+BATCH_SEQUENCE_HEADER = "parallax-batch-seq"

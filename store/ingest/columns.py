@@ -1,0 +1,204 @@
+"""Typed Arrow columns from flat attributes: promoted columns and the remaining-attributes map.
+
+Each promoted column takes the rows of its key; when every such row has the expected
+fixed-shape encoding the column is decoded at once (see store.ingest.flat), otherwise
+value by value through store.ingest.anyvalue, which also reports values of the wrong
+type per span. Values that are not promoted become text in a MAP(VARCHAR, VARCHAR).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from google.protobuf.message import DecodeError
+
+from store.ingest import anyvalue, flat
+from store.ingest.flat import TAG_BOOL, TAG_DOUBLE, TAG_INT, TAG_STRING, FlatAttributes
+
+STRING, DOUBLE, BOOL, STRING_LIST = pa.string(), pa.float64(), pa.bool_(), pa.list_(pa.string())
+TEXT_MAP = pa.map_(pa.string(), pa.string())
+_EXPECTED = {STRING: "a string", DOUBLE: "a double", BOOL: "a bool", STRING_LIST: "a string array"}
+
+
+def coerce(key: str, value: Any, arrow_type: pa.DataType) -> tuple[Any, str | None]:
+    """A decoded value in the column's type, or (None, reason) when it does not fit."""
+    if value is anyvalue.UNSET or value is None:
+        return None, None
+    if arrow_type == STRING and isinstance(value, str):
+        return value, None
+    if arrow_type == DOUBLE and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value), None
+    if arrow_type == BOOL and isinstance(value, bool):
+        return value, None
+    if (
+        arrow_type == STRING_LIST
+        and isinstance(value, list)
+        and all(isinstance(v, str) for v in value)
+    ):
+        return value, None
+    return None, f"attribute {key!r} must be {_EXPECTED[arrow_type]}, got {type(value).__name__}"
+
+
+class ColumnBuilder:
+    """Builds the columns of one scope's spans from their flat attributes."""
+
+    def __init__(self, attributes: FlatAttributes, span_count: int, promoted_keys: list[str]):
+        self.flat = attributes
+        self.n = span_count
+        self.tags = attributes.tags()
+        self.key_ids = pc.index_in(attributes.keys, value_set=pa.array(promoted_keys, pa.string()))
+        self.key_ids = self.key_ids.fill_null(-1).to_numpy(zero_copy_only=False)
+        self.problems: dict[int, str] = {}
+
+    def promoted(self, key_id: int, key: str, arrow_type: pa.DataType) -> pa.Array:
+        """The column of the key_id-th promoted key; wrong types are recorded in problems."""
+        rows = np.flatnonzero(self.key_ids == key_id)
+        if len(rows) == 0:
+            return pa.nulls(self.n, arrow_type)
+        fast = {STRING: self._strings, DOUBLE: self._doubles, BOOL: self._bools}.get(arrow_type)
+        column = fast(rows) if fast else None
+        return column if column is not None else self._one_by_one(rows, key, arrow_type)
+
+    def remaining(self) -> pa.Array:
+        """MAP(VARCHAR, VARCHAR) per span of the attributes that are not promoted."""
+        rows = np.flatnonzero(self.key_ids < 0)
+        offsets = np.zeros(self.n + 1, dtype=np.int32)
+        np.cumsum(np.bincount(self.flat.span_index[rows], minlength=self.n), out=offsets[1:])
+        keys = self.flat.keys.take(pa.array(rows)) if len(rows) else pa.array([], STRING)
+        return pa.MapArray.from_arrays(pa.array(offsets), keys, self._texts(rows))
+
+    # -- fast paths: return None to fall back to one-by-one ------------------------
+
+    def _strings(self, rows: np.ndarray) -> pa.Array | None:
+        if not np.all(self.tags[rows] == TAG_STRING):
+            return None
+        start, length, ok = flat.string_payload(
+            self.flat.data, self.flat.value_start[rows], self.flat.value_length[rows]
+        )
+        if not ok.all():
+            return None
+        spans = self.flat.span_index[rows]
+        starts, lengths, valid = self._scatter(spans, start, length)
+        try:
+            return flat.gather_strings(self.flat.data, starts, lengths, valid)
+        except pa.ArrowInvalid:
+            return None  # invalid UTF-8 somewhere: one by one names the span
+
+    def _doubles(self, rows: np.ndarray) -> pa.Array | None:
+        tags, lengths = self.tags[rows], self.flat.value_length[rows]
+        if not np.all(((tags == TAG_DOUBLE) & (lengths == 9)) | (tags == TAG_INT)):
+            return None
+        starts = self.flat.value_start[rows]
+        if not self._varints_well_formed(starts[tags == TAG_INT], lengths[tags == TAG_INT]):
+            return None
+        values = np.where(
+            tags == TAG_DOUBLE,
+            flat.doubles(self.flat.data, np.where(tags == TAG_DOUBLE, starts, 0)),
+            flat.varints(self.flat.data, starts, lengths).astype(np.float64),
+        )
+        return self._scatter_values(rows, values, DOUBLE)
+
+    def _bools(self, rows: np.ndarray) -> pa.Array | None:
+        lengths, starts = self.flat.value_length[rows], self.flat.value_start[rows]
+        if not np.all((self.tags[rows] == TAG_BOOL) & (lengths == 2)):
+            return None
+        flags = self.flat.data[starts + 1]
+        if not np.all(flags <= 1):
+            return None
+        return self._scatter_values(rows, flags == 1, BOOL)
+
+    def _scatter(
+        self, spans: np.ndarray, start: np.ndarray, length: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        starts = np.zeros(self.n, dtype=np.int64)
+        lengths = np.zeros(self.n, dtype=np.int64)
+        valid = np.zeros(self.n, dtype=bool)
+        starts[spans], lengths[spans], valid[spans] = start, length, True
+        return starts, lengths, valid
+
+    def _scatter_values(
+        self, rows: np.ndarray, values: np.ndarray, arrow_type: pa.DataType
+    ) -> pa.Array:
+        spans = self.flat.span_index[rows]
+        out = np.zeros(self.n, dtype=values.dtype)
+        valid = np.zeros(self.n, dtype=bool)
+        out[spans], valid[spans] = values, True
+        return pa.array(out, arrow_type, mask=~valid)
+
+    def _varints_well_formed(self, starts: np.ndarray, lengths: np.ndarray) -> bool:
+        if len(starts) == 0:
+            return True
+        last_bytes = self.flat.data[starts + lengths - 1]
+        return bool(np.all((lengths >= 2) & (lengths <= 11) & (last_bytes < 0x80)))
+
+    # -- slow path -------------------------------------------------------------------
+
+    def _one_by_one(self, rows: np.ndarray, key: str, arrow_type: pa.DataType) -> pa.Array:
+        values: list[Any] = [None] * self.n
+        for row in rows:
+            span = int(self.flat.span_index[row])
+            try:
+                value, problem = coerce(key, anyvalue.decode(self.flat.raw_value(row)), arrow_type)
+            except UnicodeDecodeError:
+                value, problem = None, f"attribute {key!r} is not valid UTF-8"
+            except DecodeError:
+                value, problem = None, f"attribute {key!r} is not a valid AnyValue"
+            if problem:
+                self.problems.setdefault(span, problem)
+            values[span] = value
+        return pa.array(values, arrow_type)
+
+    def _texts(self, rows: np.ndarray) -> pa.Array:
+        """Values of the given rows as text, in row order."""
+        data, tags = self.flat.data, self.tags[rows]
+        starts, lengths = self.flat.value_start[rows], self.flat.value_length[rows]
+        texts: list[str | None] = [None] * len(rows)
+        done = np.zeros(len(rows), dtype=bool)
+        pieces = []
+        is_string = tags == TAG_STRING
+        p_start, p_length, ok = flat.string_payload(data, starts, lengths)
+        is_string &= ok
+        is_int = (tags == TAG_INT) & (lengths >= 2) & (lengths <= 11)
+        is_double = (tags == TAG_DOUBLE) & (lengths == 9)
+        is_bool = (tags == TAG_BOOL) & (lengths == 2)
+        if is_string.any():
+            try:
+                pieces.append(
+                    (is_string, flat.gather_strings(data, p_start[is_string], p_length[is_string]))
+                )
+            except pa.ArrowInvalid:
+                is_string[:] = False  # leave them to the one-by-one path below
+        if is_int.any():
+            ints = flat.varints(data, starts[is_int], lengths[is_int])
+            pieces.append((is_int, pa.array(ints).cast(STRING)))
+        if is_double.any():
+            pieces.append((is_double, pa.array(flat.doubles(data, starts[is_double])).cast(STRING)))
+        if is_bool.any():
+            flags = data[starts[is_bool] + 1]
+            pieces.append((is_bool, pa.array(np.where(flags == 1, "true", "false"), STRING)))
+        for mask, _ in pieces:
+            done |= mask
+        result = pa.nulls(len(rows), STRING)
+        for mask, values in pieces:
+            result = pc.replace_with_mask(result, pa.array(mask), values)
+        leftover = np.flatnonzero(~done & (lengths > 0))
+        if len(leftover):
+            for index in leftover:
+                texts[index] = _text_or_replacement(self.flat.raw_value(int(rows[index])))
+            fill = pa.array([texts[i] for i in leftover], STRING)
+            mask = np.zeros(len(rows), dtype=bool)
+            mask[leftover] = True
+            result = pc.replace_with_mask(result, pa.array(mask), fill)
+        return result
+
+
+def _text_or_replacement(raw: bytes) -> str | None:
+    try:
+        return anyvalue.as_text(anyvalue.decode(raw))
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", errors="replace")
+    except DecodeError:
+        return None

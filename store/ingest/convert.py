@@ -1,0 +1,401 @@
+"""Turn an OTLP ExportTraceServiceRequest into Arrow columns, in bulk.
+
+This is the ingest hot path. The request is parsed with a lean, wire-compatible schema
+(otlp_lean.proto) that leaves attributes as raw bytes; per span, Python touches only
+the span's own fields, and all attribute decoding happens per column in NumPy/Arrow
+(store.ingest.flat, store.ingest.columns). Identifier and timestamp checks are
+vectorised as well.
+
+A promoted attribute set on the span wins over the same key on the resource. Every span
+that breaks a rule is dropped and reported with a reason (OTLP ``partial_success``);
+the valid spans of the same request are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.trace.v1 import trace_pb2
+
+from parallax import conventions as conv
+from store.ingest import anyvalue, columns, flat
+from store.ingest.otlp_lean_pb2 import ExportTraceServiceRequest as LeanRequest
+
+MAX_REPORTED_ERRORS = 5
+
+
+class InvalidRequest(ValueError):
+    """The request bytes are not an OTLP ExportTraceServiceRequest."""
+
+
+@dataclass(frozen=True)
+class Promoted:
+    """An attribute promoted to its own column."""
+
+    column: str
+    key: str
+    arrow_type: pa.DataType
+
+
+PROMOTED: tuple[Promoted, ...] = (
+    Promoted("service_name", conv.SERVICE_NAME, columns.STRING),
+    Promoted("node_id", conv.HOST_ID, columns.STRING),
+    Promoted("region", conv.CLOUD_REGION, columns.STRING),
+    Promoted("environment", conv.DEPLOYMENT_ENVIRONMENT, columns.STRING),
+    Promoted("feature", conv.FEATURE, columns.STRING),
+    Promoted("model_name", conv.GEN_AI_REQUEST_MODEL, columns.STRING),
+    Promoted("operation", conv.GEN_AI_OPERATION_NAME, columns.STRING),
+    Promoted("model_version", conv.MODEL_VERSION, columns.STRING),
+    Promoted("quantization", conv.MODEL_QUANTIZATION, columns.STRING),
+    Promoted("hardware_tier", conv.HARDWARE_TIER, columns.STRING),
+    Promoted("accelerator", conv.HARDWARE_ACCELERATOR, columns.STRING),
+    Promoted("input_fingerprint", conv.INPUT_FINGERPRINT, columns.STRING),
+    Promoted("output_label", conv.OUTPUT_LABEL, columns.STRING),
+    Promoted("output_score", conv.OUTPUT_SCORE, columns.DOUBLE),
+    Promoted("output_digest", conv.OUTPUT_DIGEST, columns.STRING),
+    Promoted("output_topk", conv.OUTPUT_TOPK, columns.STRING_LIST),
+    Promoted("confidence", conv.CONFIDENCE, columns.DOUBLE),
+    Promoted("cold_start", conv.COLD_START, columns.BOOL),
+)
+_PROMOTED_KEYS = [p.key for p in PROMOTED]
+
+_EVENTS = pa.list_(
+    pa.struct(
+        [
+            ("time", pa.timestamp("ns", "UTC")),
+            ("name", pa.string()),
+            ("attributes", columns.TEXT_MAP),
+        ]
+    )
+)
+_LINKS = pa.list_(
+    pa.struct(
+        [("trace_id", pa.string()), ("span_id", pa.string()), ("attributes", columns.TEXT_MAP)]
+    )
+)
+_ZERO_TRACE_ID, _ZERO_SPAN_ID = bytes(16), bytes(8)
+_STATUS_CODES = {0: "unset", 1: "ok", 2: "error"}
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A parsed request with the batch identity its caller sent (None from other exporters)."""
+
+    request: LeanRequest
+    node_id: str | None = None
+    batch_seq: int | None = None
+
+
+@dataclass
+class Outcome:
+    """What became of one request's spans."""
+
+    accepted: int = 0
+    rejected: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def error_message(self) -> str:
+        if not self.rejected:
+            return ""
+        shown = "; ".join(self.errors[:MAX_REPORTED_ERRORS])
+        more = self.rejected - min(len(self.errors), MAX_REPORTED_ERRORS)
+        suffix = f"; and {more} more" if more > 0 else ""
+        return f"{self.rejected} span(s) rejected: {shown}{suffix}"
+
+
+@dataclass
+class Converted:
+    """The valid spans of several requests as one table (STAGING_SCHEMA).
+
+    ``request_of_row[i]`` is the index of the request row i came from; ``outcomes`` has
+    one entry per request, in the order given.
+    """
+
+    table: pa.Table
+    request_of_row: np.ndarray
+    outcomes: list[Outcome]
+
+
+def parse(data: bytes) -> LeanRequest:
+    """Parse request bytes; raise InvalidRequest when they are not an OTLP trace export."""
+    try:
+        return LeanRequest.FromString(data)
+    except DecodeError as err:
+        raise InvalidRequest(f"not a valid OTLP ExportTraceServiceRequest: {err}") from err
+
+
+def convert(incoming: list[Incoming]) -> Converted:
+    """Columns for every valid span of the given requests, converted together.
+
+    Converting many requests at once spreads the fixed cost of each NumPy/Arrow call over
+    thousands of spans. ``node_id`` (from the batch header) replaces the host.id
+    resource attribute as the spans' node. Raises InvalidRequest when an attribute is
+    not a valid protobuf encoding (which the lean parse cannot see).
+    """
+    try:
+        spans, layout = _gather(incoming)
+        outcomes = [Outcome() for _ in incoming]
+        if not spans:
+            return Converted(STAGING_SCHEMA.empty_table(), np.zeros(0, np.int64), outcomes)
+        table, problems = _convert_spans(spans, layout)
+    except DecodeError as err:
+        raise InvalidRequest(f"malformed attribute encoding: {err}") from err
+    keep = np.ones(len(spans), dtype=bool)
+    for row, reason in sorted(problems.items()):
+        keep[row] = False
+        outcome = outcomes[layout.request[row]]
+        outcome.rejected += 1
+        if len(outcome.errors) < MAX_REPORTED_ERRORS:
+            outcome.errors.append(_describe(spans[row], reason))
+    counts = np.bincount(layout.request[keep], minlength=len(incoming))
+    for outcome, count in zip(outcomes, counts, strict=True):
+        outcome.accepted = int(count)
+    if problems:
+        table = table.filter(pa.array(keep))
+    return Converted(table, layout.request[keep], outcomes)
+
+
+class _Resource:
+    """Decoded resource attributes, shared by every span below the resource."""
+
+    def __init__(self, encoded: list[bytes]) -> None:
+        self.values: dict[str, Any] = {}
+        self.text: list[tuple[str, str | None]] = []
+        for raw in encoded:
+            kv = KeyValue.FromString(raw)
+            value = anyvalue.from_message(kv.value)
+            self.values[kv.key] = value
+            self.text.append((kv.key, anyvalue.as_text(value)))
+
+
+@dataclass
+class _Layout:
+    """Where each span came from: per-span indexes into the request, resource and scope lists."""
+
+    request: np.ndarray
+    resource: np.ndarray
+    scope: np.ndarray
+    resources: list[_Resource]
+    scopes: list[Any]
+    node_ids: list[str | None]
+    batch_seqs: list[int | None]
+
+
+def _gather(incoming: list[Incoming]) -> tuple[list[Any], _Layout]:
+    spans: list[Any] = []
+    runs: list[tuple[int, int, int, int]] = []  # (request, resource, scope, span count)
+    resources: list[_Resource] = []
+    scopes: list[Any] = []
+    for request_index, item in enumerate(incoming):
+        for resource_spans in item.request.resource_spans:
+            resources.append(_Resource(list(resource_spans.resource.attributes)))
+            for scope_spans in resource_spans.scope_spans:
+                if scope_spans.spans:
+                    scopes.append(scope_spans.scope)
+                    spans.extend(scope_spans.spans)
+                    runs.append(
+                        (request_index, len(resources) - 1, len(scopes) - 1, len(scope_spans.spans))
+                    )
+    counts = np.array([run[3] for run in runs], dtype=np.int64)
+    per_span = [
+        np.repeat(np.array([run[i] for run in runs], dtype=np.int64), counts) for i in range(3)
+    ]
+    layout = _Layout(
+        *per_span,
+        resources,
+        scopes,
+        [item.node_id for item in incoming],
+        [item.batch_seq for item in incoming],
+    )
+    return spans, layout
+
+
+def _convert_spans(spans: list[Any], layout: _Layout) -> tuple[pa.Table, dict[int, str]]:
+    n = len(spans)
+    trace_ids = pa.array([s.trace_id for s in spans], pa.binary())
+    span_ids = pa.array([s.span_id for s in spans], pa.binary())
+    starts = np.fromiter((s.start_time_unix_nano for s in spans), dtype=np.uint64, count=n)
+    ends = np.fromiter((s.end_time_unix_nano for s in spans), dtype=np.uint64, count=n)
+    builder = columns.ColumnBuilder(
+        flat.flatten([list(s.attributes) for s in spans]), n, _PROMOTED_KEYS
+    )
+    problems = builder.problems
+    data: dict[str, pa.Array] = {
+        "trace_id": trace_ids,
+        "span_id": span_ids,
+        "parent_span_id": pa.array([s.parent_span_id for s in spans], pa.binary()),
+        "trace_state": pa.array([s.trace_state for s in spans], pa.string()),
+        "name": pa.array([s.name for s in spans], pa.string()),
+        "kind": pa.array([s.kind for s in spans], pa.int32()),
+        "start_time": pa.array(starts.view(np.int64), pa.timestamp("ns", "UTC")),
+        "end_time": pa.array(ends.view(np.int64), pa.timestamp("ns", "UTC")),
+        "duration_ms": pa.array(
+            (ends.astype(np.float64) - starts.astype(np.float64)) / 1e6,
+            pa.float64(),
+            mask=(ends < starts) | (ends == 0),
+        ),
+    }
+    data.update(_status_columns([s.status for s in spans]))
+    for key_id, promoted in enumerate(PROMOTED):
+        column = builder.promoted(key_id, promoted.key, promoted.arrow_type)
+        data[promoted.column] = _with_resource_fallback(column, promoted, layout, problems)
+    data["node_id"] = _with_batch_node(data["node_id"], layout)
+    data["attributes"] = builder.remaining()
+    data["resource_attributes"] = _per_span(
+        [r.text for r in layout.resources], columns.TEXT_MAP, layout.resource
+    )
+    data["scope_name"] = _per_span(
+        [s.name or None for s in layout.scopes], pa.string(), layout.scope
+    )
+    data["scope_version"] = _per_span(
+        [s.version or None for s in layout.scopes], pa.string(), layout.scope
+    )
+    data["events"] = _nested([s.events for s in spans], _decode_event, _EVENTS, problems)
+    data["links"] = _nested([s.links for s in spans], _decode_link, _LINKS, problems)
+    data["batch_seq"] = _per_span(layout.batch_seqs, pa.int64(), layout.request)
+    _check_ids(trace_ids, span_ids, problems)
+    _check_times(starts, ends, problems)
+    _check_names(data["name"], problems)
+    return pa.table(data, schema=STAGING_SCHEMA), problems
+
+
+def _per_span(values: list[Any], arrow_type: pa.DataType, index: np.ndarray) -> pa.Array:
+    """Spread one value per request/resource/scope to every span below it."""
+    return pa.array(values, arrow_type).take(pa.array(index))
+
+
+def _with_batch_node(column: pa.Array, layout: _Layout) -> pa.Array:
+    if all(node is None for node in layout.node_ids):
+        return column
+    return pc.coalesce(_per_span(layout.node_ids, pa.string(), layout.request), column)
+
+
+def _with_resource_fallback(
+    column: pa.Array, promoted: Promoted, layout: _Layout, problems: dict[int, str]
+) -> pa.Array:
+    """Fill spans that lack the attribute with their resource's value of it."""
+    if column.null_count == 0 or not any(promoted.key in r.values for r in layout.resources):
+        return column
+    per_resource = []
+    for index, resource in enumerate(layout.resources):
+        value, reason = columns.coerce(
+            promoted.key, resource.values.get(promoted.key), promoted.arrow_type
+        )
+        if reason:
+            for row in np.flatnonzero(layout.resource == index):
+                problems.setdefault(int(row), f"resource {reason}")
+        per_resource.append(value)
+    return pc.coalesce(column, _per_span(per_resource, promoted.arrow_type, layout.resource))
+
+
+def _check_ids(trace_ids: pa.Array, span_ids: pa.Array, problems: dict[int, str]) -> None:
+    for ids, size, zero, name in (
+        (trace_ids, 16, _ZERO_TRACE_ID, "trace_id"),
+        (span_ids, 8, _ZERO_SPAN_ID, "span_id"),
+    ):
+        bad = pc.or_(pc.not_equal(pc.binary_length(ids), size), pc.equal(ids, zero))
+        for row in np.flatnonzero(bad.to_numpy(zero_copy_only=False)):
+            problems.setdefault(int(row), f"{name} must be {size} bytes and not all zero")
+
+
+def _check_times(starts: np.ndarray, ends: np.ndarray, problems: dict[int, str]) -> None:
+    for row in np.flatnonzero(starts == 0):
+        problems.setdefault(int(row), "start_time_unix_nano is missing")
+    for row in np.flatnonzero((ends != 0) & (ends < starts)):
+        problems.setdefault(int(row), "end_time_unix_nano is before start_time_unix_nano")
+
+
+def _check_names(names: pa.Array, problems: dict[int, str]) -> None:
+    for row in np.flatnonzero(pc.equal(pc.utf8_length(names), 0).to_numpy(zero_copy_only=False)):
+        problems.setdefault(int(row), "span name is empty")
+
+
+def _status_columns(raw_statuses: list[bytes]) -> dict[str, pa.Array]:
+    codes, messages, cache = [], [], {}
+    for raw in raw_statuses:
+        if raw not in cache:
+            status = trace_pb2.Status.FromString(raw)
+            cache[raw] = (_STATUS_CODES.get(status.code, "unset"), status.message or None)
+        code, message = cache[raw]
+        codes.append(code)
+        messages.append(message)
+    return {
+        "status_code": pa.array(codes, pa.string()),
+        "status_message": pa.array(messages, pa.string()),
+    }
+
+
+def _nested(
+    raw_lists: list[Any],
+    decode_one: Callable[[bytes], dict[str, Any]],
+    arrow_type: pa.DataType,
+    problems: dict[int, str],
+) -> pa.Array:
+    if not any(raw_lists):
+        return pa.nulls(len(raw_lists), arrow_type)
+    rows: list[list[dict[str, Any]] | None] = []
+    for row, raw_list in enumerate(raw_lists):
+        try:
+            rows.append([decode_one(raw) for raw in raw_list] or None)
+        except (DecodeError, UnicodeDecodeError) as err:
+            problems.setdefault(row, f"cannot decode span event or link: {err}")
+            rows.append(None)
+    return pa.array(rows, arrow_type)
+
+
+def _decode_event(raw: bytes) -> dict[str, Any]:
+    event = trace_pb2.Span.Event.FromString(raw)
+    return {
+        "time": event.time_unix_nano,
+        "name": event.name,
+        "attributes": _texts(event.attributes),
+    }
+
+
+def _decode_link(raw: bytes) -> dict[str, Any]:
+    link = trace_pb2.Span.Link.FromString(raw)
+    return {
+        "trace_id": link.trace_id.hex(),
+        "span_id": link.span_id.hex(),
+        "attributes": _texts(link.attributes),
+    }
+
+
+def _texts(key_values: Any) -> list[tuple[str, str | None]]:
+    return [(kv.key, anyvalue.as_text(anyvalue.from_message(kv.value))) for kv in key_values]
+
+
+def _describe(span: Any, reason: str) -> str:
+    return f"span {span.span_id.hex() or '?'} of trace {span.trace_id.hex() or '?'}: {reason}"
+
+
+_SPAN_SCHEMA = pa.schema(
+    [
+        ("trace_id", pa.binary()),
+        ("span_id", pa.binary()),
+        ("parent_span_id", pa.binary()),
+        ("trace_state", pa.string()),
+        ("name", pa.string()),
+        ("kind", pa.int32()),
+        ("start_time", pa.timestamp("ns", "UTC")),
+        ("end_time", pa.timestamp("ns", "UTC")),
+        ("duration_ms", pa.float64()),
+        ("status_code", pa.string()),
+        ("status_message", pa.string()),
+        *[(p.column, p.arrow_type) for p in PROMOTED],
+        ("attributes", columns.TEXT_MAP),
+        ("resource_attributes", columns.TEXT_MAP),
+        ("scope_name", pa.string()),
+        ("scope_version", pa.string()),
+        ("events", _EVENTS),
+        ("links", _LINKS),
+    ]
+)
+STAGING_SCHEMA = _SPAN_SCHEMA.append(pa.field("batch_seq", pa.int64()))

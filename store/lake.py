@@ -1,0 +1,145 @@
+"""Attach the DuckLake lake: where it is, how readers and the writer connect.
+
+Embedded default: a SQLite catalog (WAL journal, busy timeout) at ``<path>/catalog.sqlite``
+and Parquet files under ``<path>/data/``; one writer process, guarded by
+``<path>/writer.lock``, and any number of read-only readers. Scale-out: the catalog is a
+PostgreSQL database and several writers may commit concurrently (no file lock then).
+
+Every connection is a fresh in-memory DuckDB database with the lake attached as ``lake``
+and selected with ``USE``, so SQL names tables plainly (``SELECT ... FROM spans``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from parallax.config import StoreSettings
+from store.errors import LakeMissingError
+from store.extensions import OFFLINE_CONFIG, load_extensions
+from store.lock import WriterLock
+from store.schema import check_readable, migrate
+
+LAKE_ALIAS = "lake"
+POSTGRES_PREFIXES = ("postgres:", "postgresql://", "postgres://")
+
+
+@dataclass(frozen=True)
+class LakeLocation:
+    """Resolved addresses of one lake."""
+
+    root: Path
+    catalog: str  # the part after 'ducklake:' in ATTACH
+    data_path: str
+    embedded: bool  # SQLite catalog, single writer
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / "writer.lock"
+
+    @property
+    def sqlite_file(self) -> Path:
+        return self.root / "catalog.sqlite"
+
+
+def locate(settings: StoreSettings) -> LakeLocation:
+    """Work out catalog and data addresses from the store settings."""
+    root = Path(settings.path).expanduser().resolve()
+    data_path = settings.data_path or str(root / "data")
+    if settings.catalog.startswith(POSTGRES_PREFIXES):
+        conninfo = settings.catalog.removeprefix("postgres:")
+        return LakeLocation(root, f"postgres:{conninfo}", data_path, embedded=False)
+    if settings.catalog:
+        sqlite_file = Path(settings.catalog).expanduser().resolve()
+        return LakeLocation(sqlite_file.parent, f"sqlite:{sqlite_file}", data_path, True)
+    return LakeLocation(root, f"sqlite:{root / 'catalog.sqlite'}", data_path, embedded=True)
+
+
+def connect(settings: StoreSettings, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the lake attached as ``lake`` and selected.
+
+    Readers (``read_only=True``) never create anything: a lake that does not exist yet
+    raises LakeMissingError, and a lake written by a newer Parallax raises
+    SchemaVersionError. Writers should use :func:`open_writer`, which also takes the
+    writer lock and applies migrations.
+    """
+    location = locate(settings)
+    if read_only and location.embedded and not Path(location.catalog[len("sqlite:") :]).exists():
+        raise LakeMissingError(
+            f"no lake at {location.root}: start `parallax server` to create it, "
+            "or point store.path at an existing lake"
+        )
+    con = _attach(location, settings, read_only)
+    if read_only:
+        check_readable(con)
+    return con
+
+
+@dataclass
+class WriterLake:
+    """The writer's handle: its connection, and the lock that makes it the only writer."""
+
+    con: duckdb.DuckDBPyConnection
+    location: LakeLocation
+    lock: WriterLock | None
+
+    def close(self) -> None:
+        try:
+            self.con.close()
+        finally:
+            if self.lock is not None:
+                self.lock.release()
+
+    def __enter__(self) -> WriterLake:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_writer(settings: StoreSettings, migrations_dir: Path | None = None) -> WriterLake:
+    """Take the writer lock (embedded lakes), attach read-write and bring the schema up to date."""
+    location = locate(settings)
+    lock = WriterLock(location.lock_path).acquire() if location.embedded else None
+    try:
+        if location.embedded:
+            location.root.mkdir(parents=True, exist_ok=True)
+        if not location.data_path.startswith(("s3://", "gs://", "az://", "http")):
+            Path(location.data_path).mkdir(parents=True, exist_ok=True)
+        con = _attach(location, settings, read_only=False)
+        migrate(con, migrations_dir)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return WriterLake(con, location, lock)
+
+
+def _attach(
+    location: LakeLocation, settings: StoreSettings, read_only: bool
+) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(config=dict(OFFLINE_CONFIG))
+    con.execute("SET TimeZone = 'UTC'")
+    extensions = ["ducklake", "sqlite_scanner" if location.embedded else "postgres_scanner"]
+    if location.data_path.startswith(("s3://", "gs://", "az://", "http")):
+        extensions.append("httpfs")
+    load_extensions(con, extensions)
+    options = [f"DATA_PATH '{_quote(location.data_path)}'"]
+    if location.embedded:
+        options += ["META_JOURNAL_MODE 'WAL'", f"META_BUSY_TIMEOUT {settings.busy_timeout_ms}"]
+    if read_only:
+        options.append("READ_ONLY")
+    else:
+        # Inlining small inserts into the catalog is slow (~8k rows/s measured): Parquet only.
+        options.append("DATA_INLINING_ROW_LIMIT 0")
+    con.execute(
+        f"ATTACH 'ducklake:{_quote(location.catalog)}' AS {LAKE_ALIAS} ({', '.join(options)})"
+    )
+    con.execute(f"USE {LAKE_ALIAS}")
+    return con
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "''")

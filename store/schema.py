@@ -1,0 +1,96 @@
+"""Versioned schema migrations for the lake.
+
+Migrations are the numbered ``.sql`` files in ``store/migrations`` (``0001_name.sql``),
+applied in order, each in its own transaction together with its row in
+``parallax_schema``. A lake whose schema is newer than the newest migration this code
+knows is refused rather than written with assumptions that no longer hold.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from store.errors import LakeMissingError, SchemaVersionError
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
+
+
+def available_migrations(directory: Path | None = None) -> list[Migration]:
+    """The migrations shipped with this code, in version order."""
+    found = []
+    for path in sorted((directory or MIGRATIONS_DIR).glob("*.sql")):
+        match = _FILE_NAME.match(path.name)
+        if match:
+            found.append(Migration(int(match[1]), match[2], path))
+    versions = [m.version for m in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise SchemaVersionError(f"migrations must be numbered 1..n without gaps: {versions}")
+    return found
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    """Schema version of the attached lake; 0 for an empty lake."""
+    has_table = con.execute(
+        "SELECT count(*) FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND table_name = 'parallax_schema'"
+    ).fetchone()[0]
+    if not has_table:
+        return 0
+    return con.execute("SELECT coalesce(max(version), 0) FROM parallax_schema").fetchone()[0]
+
+
+def migrate(con: duckdb.DuckDBPyConnection, directory: Path | None = None) -> int:
+    """Apply every migration newer than the lake's version; return the resulting version."""
+    migrations = available_migrations(directory)
+    version = current_version(con)
+    newest = migrations[-1].version if migrations else 0
+    if version > newest:
+        raise SchemaVersionError(_too_new(version, newest))
+    if version == 0:
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS parallax_schema "
+            "(version INTEGER NOT NULL, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+        )
+    for migration in migrations[version:]:
+        con.execute("BEGIN")
+        try:
+            con.execute(migration.path.read_text(encoding="utf-8"))
+            con.execute(
+                "INSERT INTO parallax_schema VALUES (?, ?, now())",
+                [migration.version, migration.name],
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        version = migration.version
+    return version
+
+
+def check_readable(con: duckdb.DuckDBPyConnection) -> None:
+    """Refuse a lake that is empty or newer than this code."""
+    version = current_version(con)
+    newest = len(available_migrations())
+    if version == 0:
+        raise LakeMissingError("the lake exists but has no schema yet: start `parallax server`")
+    if version > newest:
+        raise SchemaVersionError(_too_new(version, newest))
+
+
+def _too_new(version: int, newest: int) -> str:
+    return (
+        f"the lake has schema version {version}, newer than this Parallax understands "
+        f"(up to {newest}): upgrade Parallax before opening it"
+    )
