@@ -104,6 +104,8 @@ class Outcome:
     def error_message(self) -> str:
         if not self.rejected:
             return ""
+        if not self.errors:
+            return f"{self.rejected} span(s) rejected"
         shown = "; ".join(self.errors[:MAX_REPORTED_ERRORS])
         more = self.rejected - min(len(self.errors), MAX_REPORTED_ERRORS)
         suffix = f"; and {more} more" if more > 0 else ""

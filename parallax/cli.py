@@ -1,0 +1,142 @@
+"""The ``parallax`` command.
+
+Every subcommand resolves settings once (defaults < --config file < PARALLAX_* < flags)
+and hands them to its component. Components are imported lazily so that an edge node
+with only the ``collector`` extra never imports duckdb or pyarrow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from parallax import __version__
+from parallax.config import Settings, load_settings
+from parallax.errors import ParallaxError
+
+# subcommand -> the issue that brings it
+NOT_YET = {
+    "collector": "the edge collector (issue #3)",
+    "reconcile": "the reconciler (issue #4)",
+    "dashboard": "the dashboard (issue #5)",
+    "demo": "the demo (issue #6)",
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        settings = load_settings(args.config, overrides=_overrides(args))
+        return args.run(args, settings)
+    except ParallaxError as err:
+        print(f"parallax {args.command}: {err}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="parallax",
+        description="Observability and divergence reconciliation for AI inference on edge fleets.",
+    )
+    parser.add_argument("--version", action="version", version=f"parallax {__version__}")
+    parser.add_argument("--config", help="TOML configuration file (or PARALLAX_CONFIG)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    server = _command(
+        commands, "server", "run the OTLP/gRPC ingest service (the lake's writer)", _run_server
+    )
+    _lake_flags(server)
+    server.add_argument("--listen", dest="server.listen", help="HOST:PORT (server.listen)")
+
+    sql = _command(commands, "sql", "query the lake read-only with DuckDB SQL", _run_sql)
+    _lake_flags(sql)
+    sql.add_argument("query", nargs="?", default="-", help="SQL text, or - to read stdin")
+    sql.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
+    sql.add_argument("--output", "-o", help="write to this file instead of stdout")
+    sql.add_argument("--max-rows", type=int, default=1000, help="rows shown by --format table")
+
+    maintain = _command(
+        commands,
+        "maintain",
+        "merge small files and expire old snapshots (when no server runs)",
+        _run_maintain,
+    )
+    _lake_flags(maintain)
+
+    for name, what in NOT_YET.items():
+        _command(commands, name, f"{what}: not available yet", _not_yet)
+    return parser
+
+
+def _command(
+    commands: Any, name: str, help_text: str, run: Callable[[argparse.Namespace, Settings], int]
+) -> argparse.ArgumentParser:
+    sub = commands.add_parser(name, help=help_text, description=help_text)
+    sub.set_defaults(run=run)
+    return sub
+
+
+def _lake_flags(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--lake", dest="store.path", help="lake directory (store.path)")
+    sub.add_argument("--catalog", dest="store.catalog", help="catalog (store.catalog)")
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in vars(args).items() if "." in k and v is not None}
+
+
+def _run_server(args: argparse.Namespace, settings: Settings) -> int:
+    from store.server import run_server
+
+    return run_server(settings)
+
+
+def _run_sql(args: argparse.Namespace, settings: Settings) -> int:
+    from store.sql import QueryError, run_query
+
+    query = sys.stdin.read() if args.query == "-" else args.query
+    if args.format == "parquet" and not args.output:
+        print("parallax sql: --format parquet needs --output FILE", file=sys.stderr)
+        return 2
+    try:
+        if args.output:
+            with open(args.output, "wb") as output:
+                run_query(settings.store, query, args.format, output, args.max_rows)
+        else:
+            run_query(settings.store, query, args.format, max_rows=args.max_rows)
+    except QueryError as err:
+        print(f"parallax sql: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_maintain(args: argparse.Namespace, settings: Settings) -> int:
+    from store.lake import open_writer
+    from store.maintenance import run_maintenance
+
+    with open_writer(settings.store) as lake:
+        result = run_maintenance(lake.con, settings.server.snapshot_retention_s)
+    print(
+        f"merged {result['data_files_before']} data files into {result['data_files_after']} "
+        f"in {result['seconds']:.1f}s"
+    )
+    return 0
+
+
+def _not_yet(args: argparse.Namespace, settings: Settings) -> int:
+    print(f"parallax {args.command}: {NOT_YET[args.command]} is not available yet", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

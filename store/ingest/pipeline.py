@@ -1,0 +1,255 @@
+"""From accepted requests to acknowledged commits: admission, batching, conversion, writing.
+
+    handler -submit-> [requests] -converter thread-> [groups] -writer thread-> lake
+       ^                                                                      |
+       +-------------------- future resolved after COMMIT --------------------+
+
+Admission control bounds memory: a request is refused (QueueFull, which the service
+turns into RESOURCE_EXHAUSTED with RetryInfo) when the spans accepted but not yet
+committed would exceed ``queue_max_spans``. The converter takes requests until
+``flush_rows`` spans or ``flush_interval_ms`` have gathered and converts them together;
+the writer commits each group in one transaction. Conversion (Python, holding the GIL)
+and the commit (DuckDB, releasing it) overlap on two cores.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from parallax.config import ServerSettings
+from store.ingest import convert
+from store.ingest.convert import Converted, Incoming, InvalidRequest
+from store.ingest.stats import IngestStats, stats_row, summary_line
+from store.ingest.writer import LakeWriter, Written
+
+log = logging.getLogger("parallax.ingest")
+
+WRITE_RETRY_PAUSE_S = 0.5
+
+
+class QueueFull(Exception):
+    """Too many spans wait for their commit; the client should retry after a pause."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"ingest queue is full; retry in {retry_after_s:.1f}s")
+        self.retry_after_s = retry_after_s
+
+
+class ShuttingDown(Exception):
+    """The server is stopping and accepts no new requests."""
+
+
+@dataclass
+class _Pending:
+    incoming: Incoming
+    span_count: int
+    future: Future = field(default_factory=Future)
+
+    @property
+    def batch_id(self) -> tuple[str, int] | None:
+        if self.incoming.node_id is None or self.incoming.batch_seq is None:
+            return None
+        return (self.incoming.node_id, self.incoming.batch_seq)
+
+
+_STOP = object()
+
+
+class IngestPipeline:
+    """Accepts converted-on-the-way requests and resolves each one's future after commit."""
+
+    def __init__(
+        self,
+        writer: LakeWriter,
+        settings: ServerSettings,
+        server_id: str,
+        maintenance: Callable[[], object] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.stats = IngestStats()
+        self._writer = writer
+        self._server_id = server_id
+        self._maintenance = maintenance
+        self._requests: queue.Queue = queue.Queue()
+        self._groups: queue.Queue = queue.Queue(maxsize=2)
+        self._lock = threading.Lock()
+        self._queued_spans = 0
+        self._closing = False
+        self._stopped = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._convert_loop, name="ingest-convert", daemon=True),
+            threading.Thread(target=self._write_loop, name="ingest-write", daemon=True),
+        ]
+
+    @property
+    def queued_spans(self) -> int:
+        return self._queued_spans
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, incoming: Incoming, span_count: int) -> Future:
+        """Queue a request; the future yields its Written result once committed."""
+        with self._lock:
+            if self._closing:
+                raise ShuttingDown("the server is shutting down")
+            limit = self.settings.queue_max_spans
+            if self._queued_spans and self._queued_spans + span_count > limit:
+                self.stats.add(requests_refused=1)
+                raise QueueFull(self._retry_after())
+            self._queued_spans += span_count
+        pending = _Pending(incoming, span_count)
+        self._requests.put(pending)
+        return pending.future
+
+    def close(self, timeout: float) -> bool:
+        """Stop accepting, commit everything already accepted, stop the threads."""
+        with self._lock:
+            self._closing = True
+        self._requests.put(_STOP)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._stopped.set()
+        return not any(thread.is_alive() for thread in self._threads)
+
+    def _retry_after(self) -> float:
+        """About how long the queue takes to drain at the commit rate seen so far."""
+        totals = self.stats.totals
+        rate = totals.spans_accepted / totals.commit_seconds if totals.commit_seconds else 0.0
+        if rate <= 0:
+            return 1.0
+        return min(5.0, max(0.1, self._queued_spans / rate))
+
+    # -- converter thread ---------------------------------------------------------
+
+    def _convert_loop(self) -> None:
+        while True:
+            group, stop = self._next_group()
+            if group:
+                self._groups.put((group, self._convert(group)))
+            if stop:
+                self._groups.put(_STOP)
+                return
+
+    def _next_group(self) -> tuple[list[_Pending], bool]:
+        first = self._requests.get()
+        if first is _STOP:
+            return [], True
+        group, rows = [first], first.span_count
+        deadline = time.monotonic() + self.settings.flush_interval_ms / 1000
+        while rows < self.settings.flush_rows:
+            remaining = deadline - time.monotonic()
+            try:
+                item = (
+                    self._requests.get(timeout=remaining)
+                    if remaining > 0
+                    else (self._requests.get_nowait())
+                )
+            except queue.Empty:
+                break
+            if item is _STOP:
+                return group, True
+            group.append(item)
+            rows += item.span_count
+        return group, False
+
+    def _convert(self, group: list[_Pending]) -> Converted | None:
+        try:
+            return convert.convert([p.incoming for p in group])
+        except InvalidRequest:
+            pass
+        # One request in the group is malformed: convert one by one to find it.
+        for pending in group:
+            try:
+                convert.convert([pending.incoming])
+            except InvalidRequest as err:
+                self._finish(pending, error=err)
+        survivors = [p for p in group if not p.future.done()]
+        group[:] = survivors
+        return convert.convert([p.incoming for p in survivors]) if survivors else None
+
+    # -- writer thread ------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        next_stats = time.monotonic() + self.settings.stats_interval_s
+        next_maintenance = time.monotonic() + self.settings.maintenance_interval_s
+        while True:
+            timeout = max(0.0, min(next_stats, next_maintenance) - time.monotonic())
+            try:
+                item = self._groups.get(timeout=timeout)
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                self._write_stats()
+                return
+            if item is not None:
+                self._write_group(*item)
+            now = time.monotonic()
+            if now >= next_stats:
+                self._write_stats()
+                next_stats = now + self.settings.stats_interval_s
+            if now >= next_maintenance:
+                self._run_maintenance()
+                next_maintenance = time.monotonic() + self.settings.maintenance_interval_s
+
+    def _write_group(self, group: list[_Pending], converted: Converted | None) -> None:
+        if converted is None or not group:
+            return
+        started = time.monotonic()
+        try:
+            results = self._writer.write(converted, [p.batch_id for p in group])
+        except Exception as err:  # the lake refused the commit: clients retry
+            log.error("commit of %d requests failed: %s", len(group), err)
+            for pending in group:
+                self._finish(pending, error=err)
+            self._stopped.wait(WRITE_RETRY_PAUSE_S)
+            return
+        self.stats.add(commits=1, commit_seconds=time.monotonic() - started)
+        for pending, result in zip(group, results, strict=True):
+            self._count(pending, result)
+            self._finish(pending, result=result)
+
+    def _count(self, pending: _Pending, result: Written) -> None:
+        if result.duplicate:
+            self.stats.add(duplicate_batches=1)
+            return
+        self.stats.add(
+            spans_accepted=result.outcome.accepted,
+            spans_rejected=result.outcome.rejected,
+            batches=1 if pending.batch_id else 0,
+        )
+
+    def _finish(
+        self, pending: _Pending, result: Written | None = None, error: Exception | None = None
+    ) -> None:
+        with self._lock:
+            self._queued_spans -= pending.span_count
+        if error is not None:
+            pending.future.set_exception(error)
+        else:
+            pending.future.set_result(result)
+
+    def _write_stats(self) -> None:
+        counters, seconds = self.stats.roll()
+        queued = self._queued_spans
+        log.info(summary_line(counters, seconds, queued))
+        try:
+            self._writer.write_stats(stats_row(self._server_id, counters, seconds, queued))
+        except Exception as err:
+            log.warning("could not record ingest stats: %s", err)
+
+    def _run_maintenance(self) -> None:
+        if self._maintenance is None:
+            return
+        try:
+            self._maintenance()
+        except Exception as err:
+            log.warning("lake maintenance failed (will retry next interval): %s", err)

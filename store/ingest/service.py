@@ -1,0 +1,126 @@
+"""The OTLP/gRPC TraceService: decode, validate, hand to the pipeline, answer after commit.
+
+Status codes, per the OTLP specification:
+- OK, with ``partial_success`` when some spans were invalid (they are not stored);
+- INVALID_ARGUMENT for a request that cannot be parsed or a malformed batch header;
+- RESOURCE_EXHAUSTED with RetryInfo when the ingest queue is full (clients back off);
+- UNAVAILABLE when the lake refused the commit or the server is shutting down
+  (retryable: nothing of the request was acknowledged).
+
+Wire contract for our collector (docs/wire-contract.md): metadata ``parallax-node-id``
+and ``parallax-batch-seq`` identify a batch; a batch already committed is acknowledged
+again without being written twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from parallax.conventions import BATCH_SEQUENCE_HEADER, NODE_ID_HEADER
+from store.ingest import convert
+from store.ingest.pipeline import IngestPipeline, QueueFull, ShuttingDown
+
+log = logging.getLogger("parallax.ingest")
+
+SERVICE_NAME = "opentelemetry.proto.collector.trace.v1.TraceService"
+MAX_NODE_ID_LENGTH = 256
+DEFAULT_WAIT_S = 60.0
+
+
+class BadBatchHeader(ValueError):
+    """The batch identity metadata is present but malformed."""
+
+
+def batch_identity(metadata: Mapping[str, str]) -> tuple[str | None, int | None]:
+    """(node id, batch sequence) from call metadata; (None, None) when absent."""
+    node_id = metadata.get(NODE_ID_HEADER)
+    raw_seq = metadata.get(BATCH_SEQUENCE_HEADER)
+    if node_id is None and raw_seq is None:
+        return None, None
+    if not node_id or raw_seq is None:
+        raise BadBatchHeader(f"{NODE_ID_HEADER} and {BATCH_SEQUENCE_HEADER} must be sent together")
+    if len(node_id) > MAX_NODE_ID_LENGTH:
+        raise BadBatchHeader(f"{NODE_ID_HEADER} is longer than {MAX_NODE_ID_LENGTH} characters")
+    if not raw_seq.isdigit() or int(raw_seq) >= 2**63:
+        raise BadBatchHeader(f"{BATCH_SEQUENCE_HEADER} must be an integer from 0 to 2^63-1")
+    return node_id, int(raw_seq)
+
+
+class TraceService:
+    """Handles TraceService/Export on raw request bytes (parsed with the lean schema)."""
+
+    def __init__(self, pipeline: IngestPipeline) -> None:
+        self.pipeline = pipeline
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        return grpc.method_handlers_generic_handler(
+            SERVICE_NAME,
+            {
+                "Export": grpc.unary_unary_rpc_method_handler(
+                    self.export,
+                    request_deserializer=None,
+                    response_serializer=ExportTraceServiceResponse.SerializeToString,
+                )
+            },
+        )
+
+    def export(self, data: bytes, context: grpc.ServicerContext) -> ExportTraceServiceResponse:
+        try:
+            node_id, batch_seq = batch_identity(dict(context.invocation_metadata()))
+            request = convert.parse(data)
+        except (BadBatchHeader, convert.InvalidRequest) as err:
+            self.pipeline.stats.add(requests_invalid=1)
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        span_count = sum(
+            len(scope.spans)
+            for resource in request.resource_spans
+            for scope in resource.scope_spans
+        )
+        if span_count == 0 and batch_seq is None:
+            return ExportTraceServiceResponse()
+        try:
+            future = self.pipeline.submit(
+                convert.Incoming(request, node_id, batch_seq), max(span_count, 1)
+            )
+        except QueueFull as err:
+            context.abort_with_status(_retry_later(str(err), err.retry_after_s))
+        except ShuttingDown as err:
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(err))
+        remaining = context.time_remaining()
+        try:
+            written = future.result(timeout=remaining if remaining is not None else DEFAULT_WAIT_S)
+        except convert.InvalidRequest as err:
+            self.pipeline.stats.add(requests_invalid=1)
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        except TimeoutError:
+            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "commit did not finish in time")
+        except Exception as err:
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"could not commit to the lake: {err}")
+        return _response(written.outcome)
+
+
+def _response(outcome: convert.Outcome) -> ExportTraceServiceResponse:
+    response = ExportTraceServiceResponse()
+    if outcome.rejected:
+        response.partial_success.rejected_spans = outcome.rejected
+        response.partial_success.error_message = outcome.error_message()
+    return response
+
+
+def _retry_later(message: str, delay_s: float) -> grpc.Status:
+    retry_info = error_details_pb2.RetryInfo(
+        retry_delay=duration_pb2.Duration(
+            seconds=int(delay_s), nanos=int((delay_s - int(delay_s)) * 1e9)
+        )
+    )
+    detail = any_pb2.Any()
+    detail.Pack(retry_info)
+    status = status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=message, details=[detail])
+    return rpc_status.to_status(status)

@@ -1,0 +1,126 @@
+"""The lake writer: the only code that writes spans, one transaction per group commit.
+
+A group is the converted spans of several requests. Within one transaction the writer
+inserts the spans of every request that is not a duplicate and a row per collector
+batch into ``ingested_batches``; only after COMMIT returns are the requests
+acknowledged. A request whose (node id, batch sequence) is already committed, or
+appears earlier in the same group, is acknowledged as a duplicate and not written.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from store.ingest.convert import Converted, Outcome
+from store.ingest.ledger import BatchLedger
+
+log = logging.getLogger("parallax.ingest")
+
+INSERT_SPANS = (Path(__file__).parent / "insert_spans.sql").read_text(encoding="utf-8")
+
+
+@dataclass
+class Written:
+    """What the writer did with one request of a group."""
+
+    outcome: Outcome
+    duplicate: bool = False
+
+
+class LakeWriter:
+    """Commits converted groups through the writer connection (one thread uses it)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self.ledger = BatchLedger(self._committed_sequences)
+
+    def write(self, converted: Converted, batch_ids: list[tuple[str, int] | None]) -> list[Written]:
+        """Commit the group; raises (after rolling back) when the lake refuses it."""
+        results = [Written(outcome) for outcome in converted.outcomes]
+        seen: set[tuple[str, int]] = set()
+        for index, batch_id in enumerate(batch_ids):
+            if batch_id is None:
+                continue
+            if batch_id in seen or self.ledger.is_committed(*batch_id):
+                results[index] = Written(self._previous_outcome(batch_id), duplicate=True)
+            seen.add(batch_id)
+        table = self._without_duplicates(converted, results)
+        new_batches = [
+            (batch_id, result.outcome)
+            for batch_id, result in zip(batch_ids, results, strict=True)
+            if batch_id is not None and not result.duplicate
+        ]
+        self._commit(table, new_batches)
+        for batch_id, _ in new_batches:
+            self.ledger.record(*batch_id)
+        return results
+
+    def _without_duplicates(self, converted: Converted, results: list[Written]) -> pa.Table:
+        duplicates = [i for i, result in enumerate(results) if result.duplicate]
+        if not duplicates:
+            return converted.table
+        keep = ~np.isin(converted.request_of_row, duplicates)
+        return converted.table.filter(pa.array(keep))
+
+    def _commit(self, table: pa.Table, batches: list[tuple[tuple[str, int], Outcome]]) -> None:
+        if table.num_rows == 0 and not batches:
+            return
+        con = self.con
+        con.execute("BEGIN")
+        try:
+            if table.num_rows:
+                con.register("staged_spans", table)
+                con.execute(INSERT_SPANS)
+                con.unregister("staged_spans")
+            if batches:
+                con.executemany(
+                    "INSERT INTO ingested_batches VALUES (?, ?, ?, ?, now())",
+                    [
+                        [node, seq, outcome.accepted, outcome.rejected]
+                        for (node, seq), outcome in batches
+                    ],
+                )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+
+    def write_stats(self, row: dict) -> None:
+        columns = list(row)
+        placeholders = ", ".join("?" for _ in columns)
+        self.con.execute(
+            f"INSERT INTO ingest_stats ({', '.join(columns)}, recorded_at) "
+            f"VALUES ({placeholders}, now())",
+            list(row.values()),
+        )
+
+    def _committed_sequences(self, node_id: str) -> list[int]:
+        started = time.monotonic()
+        rows = self.con.execute(
+            "SELECT batch_seq FROM ingested_batches WHERE node_id = ?", [node_id]
+        ).fetchall()
+        log.debug(
+            "loaded %d committed batches of %s in %.3fs",
+            len(rows),
+            node_id,
+            time.monotonic() - started,
+        )
+        return [seq for (seq,) in rows]
+
+    def _previous_outcome(self, batch_id: tuple[str, int]) -> Outcome:
+        """The counts recorded when the batch was first committed (for the retried reply)."""
+        row = self.con.execute(
+            "SELECT span_count, rejected_count FROM ingested_batches "
+            "WHERE node_id = ? AND batch_seq = ? LIMIT 1",
+            list(batch_id),
+        ).fetchone()
+        if row is None:  # the first copy is in this same group
+            return Outcome()
+        return Outcome(accepted=row[0], rejected=row[1])

@@ -1,0 +1,103 @@
+"""``parallax server``: the ingest service and the lake's single writer, as one process.
+
+Lifecycle: take the writer lock and migrate the lake, start the gRPC server and the
+ingest pipeline, run until SIGTERM or SIGINT, then stop accepting, let in-flight
+requests finish within ``shutdown_grace_s``, commit everything accepted and exit 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import grpc
+
+from parallax.config import Settings
+from store.errors import StoreError
+from store.ingest.pipeline import IngestPipeline
+from store.ingest.service import TraceService
+from store.ingest.writer import LakeWriter
+from store.lake import WriterLake, open_writer
+from store.maintenance import run_maintenance
+
+log = logging.getLogger("parallax.server")
+
+
+@dataclass
+class RunningServer:
+    """A started server; ``stop()`` shuts it down cleanly."""
+
+    grpc_server: grpc.Server
+    pipeline: IngestPipeline
+    lake: WriterLake
+    address: str
+    grace_s: float
+
+    def stop(self) -> None:
+        self.grpc_server.stop(self.grace_s).wait()
+        drained = self.pipeline.close(timeout=self.grace_s + 30)
+        if not drained:
+            log.error("ingest pipeline did not drain in time; unacknowledged requests are lost")
+        self.lake.close()
+
+
+def start_server(settings: Settings) -> RunningServer:
+    """Open the lake as its writer and start serving OTLP/gRPC; raises StoreError on failure."""
+    lake = open_writer(settings.store)
+    try:
+        server_id = f"{socket.gethostname()}:{os.getpid()}"
+        pipeline = IngestPipeline(
+            LakeWriter(lake.con),
+            settings.server,
+            server_id,
+            maintenance=lambda: run_maintenance(lake.con, settings.server.snapshot_retention_s),
+        )
+        grpc_server = grpc.server(
+            ThreadPoolExecutor(max_workers=settings.server.workers, thread_name_prefix="grpc"),
+            options=[
+                ("grpc.max_receive_message_length", settings.server.max_message_bytes),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        grpc_server.add_generic_rpc_handlers((TraceService(pipeline).handler(),))
+        address = _bind(grpc_server, settings.server.listen)
+        pipeline.start()
+        grpc_server.start()
+    except BaseException:
+        lake.close()
+        raise
+    log.info("parallax server listening on %s, lake %s", address, lake.location.root)
+    return RunningServer(grpc_server, pipeline, lake, address, settings.server.shutdown_grace_s)
+
+
+def run_server(settings: Settings, on_ready: Callable[[RunningServer], None] | None = None) -> int:
+    """Serve until SIGTERM/SIGINT; return the process exit code."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    server = start_server(settings)
+    print(f"parallax server listening on {server.address}", flush=True)
+    if on_ready:
+        on_ready(server)
+    stop.wait()
+    log.info("shutting down: finishing in-flight requests")
+    server.stop()
+    log.info("stopped cleanly")
+    return 0
+
+
+def _bind(server: grpc.Server, listen: str) -> str:
+    try:
+        port = server.add_insecure_port(listen)
+    except RuntimeError as err:
+        raise StoreError(f"cannot listen on {listen}: {err}") from err
+    if port == 0:
+        raise StoreError(f"cannot listen on {listen} (address in use or not available)")
+    host = listen.rpartition(":")[0]
+    return f"{host}:{port}"
