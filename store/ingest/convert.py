@@ -239,7 +239,7 @@ def _convert_spans(spans: list[Any], layout: _Layout) -> tuple[pa.Table, dict[in
         "start_time": pa.array(starts.view(np.int64), pa.timestamp("ns", "UTC")),
         "end_time": pa.array(ends.view(np.int64), pa.timestamp("ns", "UTC")),
         "duration_ms": pa.array(
-            (ends.astype(np.float64) - starts.astype(np.float64)) / 1e6,
+            (ends - np.minimum(starts, ends)).astype(np.float64) / 1e6,  # exact difference
             pa.float64(),
             mask=(ends < starts) | (ends == 0),
         ),
