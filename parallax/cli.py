@@ -22,7 +22,6 @@ NOT_YET = {
     "collector": "the edge collector (issue #3)",
     "reconcile": "the reconciler (issue #4)",
     "dashboard": "the dashboard (issue #5)",
-    "demo": "the demo (issue #6)",
 }
 
 
@@ -72,6 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
         _run_maintain,
     )
     _lake_flags(maintain)
+
+    demo = _command(
+        commands,
+        "demo",
+        "start a server, export simulated inferences, show them with SQL",
+        _run_demo,
+    )
+    _lake_flags(demo)
+    demo.add_argument("--transactions", type=int, default=2000, help="inputs to score")
+    demo.add_argument("--seed", type=int, default=7)
 
     for name, what in NOT_YET.items():
         _command(commands, name, f"{what}: not available yet", _not_yet)
@@ -131,6 +140,12 @@ def _run_maintain(args: argparse.Namespace, settings: Settings) -> int:
         f"in {result['seconds']:.1f}s"
     )
     return 0
+
+
+def _run_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from parallax.demo import main as demo
+
+    return demo(settings.store.path, args.transactions, args.seed)
 
 
 def _not_yet(args: argparse.Namespace, settings: Settings) -> int:

@@ -41,7 +41,7 @@ def run_query(
             return 0
         if output_format == "table":
             return _print_table(relation, max_rows)
-        table = relation.fetch_arrow_table()
+        table = relation.to_arrow_table()
     except duckdb.Error as err:
         raise QueryError(str(err).strip()) from err
     finally:

@@ -1,0 +1,7 @@
+"""The example configuration in deploy/ loads and equals the defaults it claims to show."""
+
+from parallax.config import Settings, load_settings
+
+
+def test_the_example_configuration_is_valid_and_shows_the_defaults(repo_root):
+    assert load_settings(repo_root / "deploy" / "parallax.toml", env={}) == Settings()
