@@ -62,7 +62,9 @@ class ServerSettings:
     max_message_bytes: int = _setting(
         4 * 1024 * 1024, "Largest accepted OTLP request, in bytes.", _positive
     )
-    workers: int = _setting(32, "gRPC handler threads (requests processed at once).", _positive)
+    max_concurrent_requests: int = _setting(
+        4096, "Requests in progress at once; more are refused with RESOURCE_EXHAUSTED.", _positive
+    )
     flush_rows: int = _setting(20_000, "Group commit: commit once this many spans wait.", _positive)
     flush_interval_ms: int = _setting(
         200, "Group commit: commit at the latest this long after the first span waits.", _positive

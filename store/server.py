@@ -7,13 +7,13 @@ requests finish within ``shutdown_grace_s``, commit everything accepted and exit
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
 import socket
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import grpc
@@ -29,18 +29,42 @@ from store.maintenance import run_maintenance
 log = logging.getLogger("parallax.server")
 
 
+class _EventLoopThread:
+    """An asyncio loop in its own thread, for the grpc.aio server."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="grpc-aio", daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine, timeout: float | None = None):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+
 @dataclass
 class RunningServer:
     """A started server; ``stop()`` shuts it down cleanly."""
 
-    grpc_server: grpc.Server
+    grpc_server: grpc.aio.Server
+    loop: _EventLoopThread
     pipeline: IngestPipeline
     lake: WriterLake
     address: str
     grace_s: float
+    stopped: bool = False
 
     def stop(self) -> None:
-        self.grpc_server.stop(self.grace_s).wait()
+        """Stop accepting, finish in-flight requests, commit, release the lake. Idempotent."""
+        if self.stopped:
+            return
+        self.stopped = True
+        self.loop.run(self.grpc_server.stop(self.grace_s))
+        self.loop.close()
         drained = self.pipeline.close(timeout=self.grace_s + 30)
         if not drained:
             log.error("ingest pipeline did not drain in time; unacknowledged requests are lost")
@@ -58,22 +82,29 @@ def start_server(settings: Settings) -> RunningServer:
             server_id,
             maintenance=lambda: run_maintenance(lake.con, settings.server.snapshot_retention_s),
         )
-        grpc_server = grpc.server(
-            ThreadPoolExecutor(max_workers=settings.server.workers, thread_name_prefix="grpc"),
-            options=[
-                ("grpc.max_receive_message_length", settings.server.max_message_bytes),
-                ("grpc.so_reuseport", 0),
-            ],
-        )
+        loop = _EventLoopThread()
+        grpc_server = loop.run(_create_grpc_server(settings))
         grpc_server.add_generic_rpc_handlers((TraceService(pipeline).handler(),))
         address = _bind(grpc_server, settings.server.listen)
         pipeline.start()
-        grpc_server.start()
+        loop.run(grpc_server.start())
     except BaseException:
         lake.close()
         raise
     log.info("parallax server listening on %s, lake %s", address, lake.location.root)
-    return RunningServer(grpc_server, pipeline, lake, address, settings.server.shutdown_grace_s)
+    return RunningServer(
+        grpc_server, loop, pipeline, lake, address, settings.server.shutdown_grace_s
+    )
+
+
+async def _create_grpc_server(settings: Settings) -> grpc.aio.Server:
+    return grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", settings.server.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ],
+        maximum_concurrent_rpcs=settings.server.max_concurrent_requests,
+    )
 
 
 def run_server(settings: Settings, on_ready: Callable[[RunningServer], None] | None = None) -> int:
@@ -92,7 +123,7 @@ def run_server(settings: Settings, on_ready: Callable[[RunningServer], None] | N
     return 0
 
 
-def _bind(server: grpc.Server, listen: str) -> str:
+def _bind(server: grpc.aio.Server, listen: str) -> str:
     try:
         port = server.add_insecure_port(listen)
     except RuntimeError as err:

@@ -43,90 +43,84 @@ def coerce(key: str, value: Any, arrow_type: pa.DataType) -> tuple[Any, str | No
 
 
 class ColumnBuilder:
-    """Builds the columns of one scope's spans from their flat attributes."""
+    """Builds the columns of a batch of spans from their flat attributes."""
 
-    def __init__(self, attributes: FlatAttributes, span_count: int, promoted_keys: list[str]):
+    def __init__(self, attributes: FlatAttributes, span_count: int) -> None:
         self.flat = attributes
         self.n = span_count
         self.tags = attributes.tags()
-        self.key_ids = pc.index_in(attributes.keys, value_set=pa.array(promoted_keys, pa.string()))
-        self.key_ids = self.key_ids.fill_null(-1).to_numpy(zero_copy_only=False)
+        self.promoted_rows = np.zeros(len(attributes), dtype=bool)
         self.problems: dict[int, str] = {}
 
-    def promoted(self, key_id: int, key: str, arrow_type: pa.DataType) -> pa.Array:
-        """The column of the key_id-th promoted key; wrong types are recorded in problems."""
-        rows = np.flatnonzero(self.key_ids == key_id)
+    def promoted(self, key: str, arrow_type: pa.DataType) -> pa.Array:
+        """The column of one promoted key; values of the wrong type are recorded in problems."""
+        rows = self.flat.rows_of_key(key)
+        self.promoted_rows[rows] = True
         if len(rows) == 0:
             return pa.nulls(self.n, arrow_type)
         fast = {STRING: self._strings, DOUBLE: self._doubles, BOOL: self._bools}.get(arrow_type)
-        column = fast(rows) if fast else None
+        column = fast(rows, len(key.encode("utf-8"))) if fast else None
         return column if column is not None else self._one_by_one(rows, key, arrow_type)
 
     def remaining(self) -> pa.Array:
         """MAP(VARCHAR, VARCHAR) per span of the attributes that are not promoted."""
-        rows = np.flatnonzero(self.key_ids < 0)
+        rows = np.flatnonzero(~self.promoted_rows)
         offsets = np.zeros(self.n + 1, dtype=np.int32)
         np.cumsum(np.bincount(self.flat.span_index[rows], minlength=self.n), out=offsets[1:])
-        keys = self.flat.keys.take(pa.array(rows)) if len(rows) else pa.array([], STRING)
+        keys = self.flat.keys_of(rows) if len(rows) else pa.array([], STRING)
         return pa.MapArray.from_arrays(pa.array(offsets), keys, self._texts(rows))
 
     # -- fast paths: return None to fall back to one-by-one ------------------------
 
-    def _strings(self, rows: np.ndarray) -> pa.Array | None:
-        if not np.all(self.tags[rows] == TAG_STRING):
+    def _strings(self, rows: np.ndarray, key_length: int) -> pa.Array | None:
+        flat = self.flat
+        if not flat.regular[rows].all() or not np.all(self.tags[rows] == TAG_STRING):
             return None
-        start, length, ok = flat.string_payload(
-            self.flat.data, self.flat.value_start[rows], self.flat.value_length[rows]
-        )
-        if not ok.all():
-            return None
-        spans = self.flat.span_index[rows]
-        starts, lengths, valid = self._scatter(spans, start, length)
+        declared = flat.data[flat.value_start[rows] + 1].astype(np.int64)
+        if not np.all((declared < 0x80) & (flat.value_length[rows] == declared + 2)):
+            return None  # a string of 128 bytes or more: one by one
+        # Regular rows of one key share their layout: the payload starts at a fixed offset
+        # (tag, key length, key, value tag, value length, string tag, string length).
+        # An explicit stop: pyarrow's default one fails ("Negative buffer resize").
+        payloads = pc.binary_slice(flat.encoded.take(pa.array(rows)), 6 + key_length, 2**31 - 1)
         try:
-            return flat.gather_strings(self.flat.data, starts, lengths, valid)
+            strings = payloads.cast(STRING)  # validates UTF-8
         except pa.ArrowInvalid:
-            return None  # invalid UTF-8 somewhere: one by one names the span
+            return None  # one by one names the span with invalid UTF-8
+        return self._spread(rows, strings)
 
-    def _doubles(self, rows: np.ndarray) -> pa.Array | None:
+    def _spread(self, rows: np.ndarray, values: pa.Array) -> pa.Array:
+        """Values of rows placed at their spans (NULL where a span lacks the key; last wins)."""
+        spans = self.flat.span_index[rows]
+        if len(rows) == self.n and np.array_equal(spans, np.arange(self.n)):
+            return values
+        index = np.full(self.n, -1, dtype=np.int64)
+        index[spans] = np.arange(len(rows))
+        return values.take(pa.array(index, mask=index < 0))
+
+    def _doubles(self, rows: np.ndarray, key_length: int) -> pa.Array | None:
         tags, lengths = self.tags[rows], self.flat.value_length[rows]
         if not np.all(((tags == TAG_DOUBLE) & (lengths == 9)) | (tags == TAG_INT)):
             return None
         starts = self.flat.value_start[rows]
         if not self._varints_well_formed(starts[tags == TAG_INT], lengths[tags == TAG_INT]):
             return None
-        values = np.where(
-            tags == TAG_DOUBLE,
-            flat.doubles(self.flat.data, np.where(tags == TAG_DOUBLE, starts, 0)),
-            flat.varints(self.flat.data, starts, lengths).astype(np.float64),
-        )
-        return self._scatter_values(rows, values, DOUBLE)
+        is_double = tags == TAG_DOUBLE
+        values = np.empty(len(rows), dtype=np.float64)
+        values[is_double] = flat.doubles(self.flat.data, starts[is_double])
+        if not is_double.all():
+            ints = ~is_double
+            values[ints] = flat.varints(self.flat.data, starts[ints], lengths[ints])
+        return self._spread(rows, pa.array(values, DOUBLE))
 
-    def _bools(self, rows: np.ndarray) -> pa.Array | None:
+    def _bools(self, rows: np.ndarray, key_length: int) -> pa.Array | None:
         lengths, starts = self.flat.value_length[rows], self.flat.value_start[rows]
         if not np.all((self.tags[rows] == TAG_BOOL) & (lengths == 2)):
             return None
         flags = self.flat.data[starts + 1]
         if not np.all(flags <= 1):
             return None
-        return self._scatter_values(rows, flags == 1, BOOL)
-
-    def _scatter(
-        self, spans: np.ndarray, start: np.ndarray, length: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        starts = np.zeros(self.n, dtype=np.int64)
-        lengths = np.zeros(self.n, dtype=np.int64)
-        valid = np.zeros(self.n, dtype=bool)
-        starts[spans], lengths[spans], valid[spans] = start, length, True
-        return starts, lengths, valid
-
-    def _scatter_values(
-        self, rows: np.ndarray, values: np.ndarray, arrow_type: pa.DataType
-    ) -> pa.Array:
-        spans = self.flat.span_index[rows]
-        out = np.zeros(self.n, dtype=values.dtype)
-        valid = np.zeros(self.n, dtype=bool)
-        out[spans], valid[spans] = values, True
-        return pa.array(out, arrow_type, mask=~valid)
+        return self._spread(rows, pa.array(flags == 1, BOOL))
 
     def _varints_well_formed(self, starts: np.ndarray, lengths: np.ndarray) -> bool:
         if len(starts) == 0:

@@ -64,7 +64,6 @@ PROMOTED: tuple[Promoted, ...] = (
     Promoted("confidence", conv.CONFIDENCE, columns.DOUBLE),
     Promoted("cold_start", conv.COLD_START, columns.BOOL),
 )
-_PROMOTED_KEYS = [p.key for p in PROMOTED]
 
 _EVENTS = pa.list_(
     pa.struct(
@@ -225,9 +224,7 @@ def _convert_spans(spans: list[Any], layout: _Layout) -> tuple[pa.Table, dict[in
     span_ids = pa.array([s.span_id for s in spans], pa.binary())
     starts = np.fromiter((s.start_time_unix_nano for s in spans), dtype=np.uint64, count=n)
     ends = np.fromiter((s.end_time_unix_nano for s in spans), dtype=np.uint64, count=n)
-    builder = columns.ColumnBuilder(
-        flat.flatten([list(s.attributes) for s in spans]), n, _PROMOTED_KEYS
-    )
+    builder = columns.ColumnBuilder(flat.flatten([list(s.attributes) for s in spans]), n)
     problems = builder.problems
     data: dict[str, pa.Array] = {
         "trace_id": trace_ids,
@@ -245,8 +242,8 @@ def _convert_spans(spans: list[Any], layout: _Layout) -> tuple[pa.Table, dict[in
         ),
     }
     data.update(_status_columns([s.status for s in spans]))
-    for key_id, promoted in enumerate(PROMOTED):
-        column = builder.promoted(key_id, promoted.key, promoted.arrow_type)
+    for promoted in PROMOTED:
+        column = builder.promoted(promoted.key, promoted.arrow_type)
         data[promoted.column] = _with_resource_fallback(column, promoted, layout, problems)
     data["node_id"] = _with_batch_node(data["node_id"], layout)
     data["attributes"] = builder.remaining()

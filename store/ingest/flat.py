@@ -1,41 +1,36 @@
-"""All attributes of a batch of spans as flat NumPy arrays, decoded without a Python loop.
+"""All attributes of a batch of spans as flat arrays, located and decoded without a Python loop.
 
 The lean schema hands each span's attributes over as the raw encodings of OTLP
-``KeyValue`` messages. For a whole scope they are joined into one byte buffer and
-located by arithmetic: the common encoding of a key-value is a fixed shape
+``KeyValue`` messages. They are joined into one byte buffer (an Arrow binary array, one
+element per attribute) and located by arithmetic: the common encoding of a key-value
+is a fixed shape
 
     0x0A <key length> <key bytes> 0x12 <value length> <AnyValue bytes>
 
-with lengths under 128. An AnyValue in turn is usually one of
+with lengths under 128 ("regular" rows). Finding every row of a key is then an Arrow
+``starts_with`` on the encoded prefix ``0x0A <len> key 0x12``. An AnyValue in turn is
+usually one of
 
     0x0A <length, 1-2 varint bytes> <utf-8>   string
     0x21 <8 bytes little-endian>               double
     0x10 <0|1>                                 bool
     0x18 <varint>                              int
 
-so keys and values are located, type-checked and decoded for every row at once. Rows
-of any other shape (a long key, an array value, an unusual but valid encoding) are
-parsed with the standard protobuf classes, row by row: slower, never wrong.
+so values are type-checked and decoded per column at once. Rows of any other shape (a
+long key or value, an unusual but valid encoding) are parsed with the standard protobuf
+classes, row by row: slower, never wrong.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 TAG_STRING, TAG_BOOL, TAG_INT, TAG_DOUBLE = 0x0A, 0x10, 0x18, 0x21
-TAG_NAMES = {
-    TAG_STRING: "string",
-    TAG_BOOL: "bool",
-    TAG_INT: "int",
-    TAG_DOUBLE: "double",
-    0x2A: "array",
-    0x32: "key-value list",
-    0x3A: "bytes",
-}
 
 
 @dataclass
@@ -43,10 +38,14 @@ class FlatAttributes:
     """One row per attribute of every span: which span, which key, where its value lies."""
 
     span_index: np.ndarray  # int64, row -> span
-    keys: pa.Array  # string, row -> key
-    data: np.ndarray  # uint8, every value's AnyValue bytes
+    encoded: pa.Array  # binary, row -> its KeyValue encoding
+    encoded_start: np.ndarray  # int64, row -> offset of its encoding in data
+    data: np.ndarray  # uint8: every encoding, then the values of irregular rows
+    key_length: np.ndarray  # int64 (regular rows)
     value_start: np.ndarray  # int64, row -> offset of its AnyValue in data
     value_length: np.ndarray  # int64
+    regular: np.ndarray  # bool
+    irregular_keys: dict[int, str] = field(default_factory=dict)  # row -> key
 
     def __len__(self) -> int:
         return len(self.span_index)
@@ -62,104 +61,104 @@ class FlatAttributes:
         start = int(self.value_start[row])
         return self.data[start : start + int(self.value_length[row])].tobytes()
 
+    def rows_of_key(self, key: str) -> np.ndarray:
+        """Rows whose key is ``key``, in span order."""
+        encoded_key = key.encode("utf-8")
+        rows = np.zeros(0, dtype=np.int64)
+        if len(encoded_key) < 0x80 and len(self):
+            prefix = bytes([0x0A, len(encoded_key)]) + encoded_key + b"\x12"
+            matches = pc.starts_with(self.encoded, pattern=prefix.decode("latin-1"))
+            rows = np.flatnonzero(matches.to_numpy(zero_copy_only=False) & self.regular)
+        extra = [row for row, name in self.irregular_keys.items() if name == key]
+        return np.sort(np.concatenate([rows, np.array(extra, dtype=np.int64)])) if extra else rows
+
+    def keys_of(self, rows: np.ndarray) -> pa.Array:
+        """The keys of the given rows, as a string array in the same order."""
+        regular = self.regular[rows]
+        starts = self.encoded_start[rows] + 2
+        keys = gather_strings(self.data, starts, np.where(regular, self.key_length[rows], 0))
+        if regular.all():
+            return keys
+        irregular = [self.irregular_keys[int(row)] for row in rows[~regular]]
+        return pc.replace_with_mask(keys, pa.array(~regular), pa.array(irregular, pa.string()))
+
 
 def flatten(per_span: list[list[bytes]]) -> FlatAttributes:
-    """Locate keys and values in the raw KeyValue encodings of each span's attributes."""
+    """Locate keys and values in the raw KeyValue encodings of each span's attributes.
+
+    Raises google.protobuf.message.DecodeError when an irregular row is not protobuf.
+    """
     counts = np.fromiter(map(len, per_span), dtype=np.int64, count=len(per_span))
     encoded = [kv for attributes in per_span for kv in attributes]
     span_index = np.repeat(np.arange(len(per_span), dtype=np.int64), counts)
-    if not encoded:
-        empty = np.zeros(0, dtype=np.int64)
-        return FlatAttributes(
-            span_index, pa.array([], pa.string()), np.zeros(0, np.uint8), empty, empty
-        )
     lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-    starts = np.zeros(len(encoded), dtype=np.int64)
-    np.cumsum(lengths[:-1], out=starts[1:])
-    data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)  # a group is far below 2 GiB
+    np.cumsum(lengths, out=offsets[1:])
+    joined = b"".join(encoded)
+    data = np.frombuffer(joined, dtype=np.uint8)
+    binary = pa.BinaryArray.from_buffers(
+        pa.binary(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(joined)]
+    )
+    starts = offsets[:-1].astype(np.int64)
     key_length, value_start, value_length, regular = _fixed_shape(data, starts, lengths)
-    key_start = starts + 2
+    flat = FlatAttributes(
+        span_index, binary, starts, data, key_length, value_start, value_length, regular
+    )
     irregular = np.flatnonzero(~regular)
     if len(irregular):
-        data, key_start, key_length, value_start, value_length = _append_parsed(
-            data, encoded, irregular, key_start, key_length, value_start, value_length
-        )
-    keys = pa.StringArray.from_buffers(len(encoded), *_gather_buffers(data, key_start, key_length))
-    keys.validate(full=True)  # keys arrive as proto3 strings: UTF-8 was checked on parse
-    return FlatAttributes(span_index, keys, data, value_start, value_length)
+        _parse_irregular(flat, [encoded[row] for row in irregular], irregular)
+    return flat
 
 
 def _fixed_shape(
     data: np.ndarray, starts: np.ndarray, lengths: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Key length, value start and value length of rows in the common shape; and which are."""
+    if len(data) == 0:
+        empty = np.zeros(len(starts), dtype=np.int64)
+        return empty, empty, empty, np.zeros(len(starts), dtype=bool)
     last = len(data) - 1
-    at = lambda offsets: data[np.minimum(offsets, last)]  # noqa: E731 - bounds-safe peek
-    key_length = at(starts + 1).astype(np.int64)
+
+    def peek(offsets: np.ndarray) -> np.ndarray:
+        return data[np.minimum(offsets, last)].astype(np.int64)
+
+    key_length = peek(starts + 1)
     value_tag_at = starts + 2 + key_length
-    value_length = at(value_tag_at + 1).astype(np.int64)
+    value_length = peek(value_tag_at + 1)
     regular = (
         (lengths >= 4)
-        & (at(starts) == 0x0A)
+        & (peek(starts) == 0x0A)
         & (key_length < 0x80)
-        & (at(value_tag_at) == 0x12)
+        & (peek(value_tag_at) == 0x12)
         & (value_length < 0x80)
         & (lengths == 4 + key_length + value_length)
     )
     return key_length, value_tag_at + 2, value_length, regular
 
 
-def _append_parsed(
-    data: np.ndarray,
-    encoded: list[bytes],
-    rows: np.ndarray,
-    key_start: np.ndarray,
-    key_length: np.ndarray,
-    value_start: np.ndarray,
-    value_length: np.ndarray,
-) -> tuple[np.ndarray, ...]:
-    """Parse irregular rows with protobuf and append their key and value bytes to data.
-
-    google.protobuf.message.DecodeError propagates: the request is malformed.
-    """
-    key_start, key_length = key_start.copy(), key_length.copy()
-    value_start, value_length = value_start.copy(), value_length.copy()
-    extra, offset = [], len(data)
-    for row in rows:
-        kv = KeyValue.FromString(encoded[row])
-        key, value = kv.key.encode("utf-8"), kv.value.SerializeToString()
-        key_start[row], key_length[row] = offset, len(key)
-        value_start[row], value_length[row] = offset + len(key), len(value)
-        extra += [key, value]
-        offset += len(key) + len(value)
-    data = np.concatenate([data, np.frombuffer(b"".join(extra), dtype=np.uint8)])
-    return data, key_start, key_length, value_start, value_length
+def _parse_irregular(flat: FlatAttributes, encodings: list[bytes], rows: np.ndarray) -> None:
+    """Parse irregular rows with protobuf; their values are appended to ``flat.data``."""
+    extra, offset = [], len(flat.data)
+    for row, raw in zip(rows, encodings, strict=True):
+        kv = KeyValue.FromString(raw)
+        value = kv.value.SerializeToString()
+        flat.irregular_keys[int(row)] = kv.key
+        flat.value_start[row], flat.value_length[row] = offset, len(value)
+        extra.append(value)
+        offset += len(value)
+    flat.data = np.concatenate([flat.data, np.frombuffer(b"".join(extra), dtype=np.uint8)])
 
 
-def _gather_buffers(
-    data: np.ndarray, starts: np.ndarray, lengths: np.ndarray
-) -> tuple[pa.Buffer, pa.Buffer]:
-    """Arrow offsets and data buffers for the byte ranges (starts, lengths) of data."""
-    offsets = np.zeros(len(starts) + 1, dtype=np.int32)
+def gather_strings(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
+    """A string array of the byte ranges; raises pyarrow.ArrowInvalid on invalid UTF-8."""
+    offsets = np.zeros(len(starts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     picks = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
-    return pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(data[picks]))
-
-
-def gather_strings(
-    data: np.ndarray, starts: np.ndarray, lengths: np.ndarray, valid: np.ndarray | None = None
-) -> pa.Array:
-    """A string array of the byte ranges; raises pyarrow.ArrowInvalid on invalid UTF-8."""
-    if valid is not None:
-        lengths = np.where(valid, lengths, 0)
-    offsets, values = _gather_buffers(data, starts, lengths)
-    mask = None if valid is None else pa.array(~valid)
-    strings = pa.StringArray.from_buffers(len(starts), offsets, values)
+    strings = pa.LargeStringArray.from_buffers(
+        len(starts), pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(data[picks]))
+    )
     strings.validate(full=True)
-    if mask is None:
-        return strings
-    return pa.compute.if_else(mask, pa.scalar(None, pa.string()), strings)
+    return strings.cast(pa.string())
 
 
 def string_payload(
@@ -187,7 +186,7 @@ def varints(data: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarr
     """int64 values of 0x18-tagged AnyValues (varint of length-1 bytes after the tag)."""
     result = np.zeros(len(start), dtype=np.uint64)
     last = len(data) - 1
-    for i in range(10):
+    for i in range(int(length.max(initial=1)) - 1):
         inside = i < length - 1
         byte = data[np.minimum(start + 1 + i, last)].astype(np.uint64)
         result |= np.where(inside, (byte & np.uint64(0x7F)) << np.uint64(7 * i), np.uint64(0))

@@ -232,6 +232,8 @@ class IngestPipeline:
     ) -> None:
         with self._lock:
             self._queued_spans -= pending.span_count
+        if pending.future.done():  # cancelled by a caller that gave up
+            return
         if error is not None:
             pending.future.set_exception(error)
         else:

@@ -14,6 +14,7 @@ again without being written twice.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 
@@ -54,7 +55,11 @@ def batch_identity(metadata: Mapping[str, str]) -> tuple[str | None, int | None]
 
 
 class TraceService:
-    """Handles TraceService/Export on raw request bytes (parsed with the lean schema)."""
+    """Handles TraceService/Export on raw request bytes (parsed with the lean schema).
+
+    Runs on a grpc.aio server: a request waiting for its commit holds no thread, so the
+    number of requests in flight is bounded by admission control, not by a thread pool.
+    """
 
     def __init__(self, pipeline: IngestPipeline) -> None:
         self.pipeline = pipeline
@@ -71,13 +76,15 @@ class TraceService:
             },
         )
 
-    def export(self, data: bytes, context: grpc.ServicerContext) -> ExportTraceServiceResponse:
+    async def export(
+        self, data: bytes, context: grpc.aio.ServicerContext
+    ) -> ExportTraceServiceResponse:
         try:
             node_id, batch_seq = batch_identity(dict(context.invocation_metadata()))
             request = convert.parse(data)
         except (BadBatchHeader, convert.InvalidRequest) as err:
             self.pipeline.stats.add(requests_invalid=1)
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
         span_count = sum(
             len(scope.spans)
             for resource in request.resource_spans
@@ -90,19 +97,23 @@ class TraceService:
                 convert.Incoming(request, node_id, batch_seq), max(span_count, 1)
             )
         except QueueFull as err:
-            context.abort_with_status(_retry_later(str(err), err.retry_after_s))
+            await context.abort_with_status(_retry_later(str(err), err.retry_after_s))
         except ShuttingDown as err:
-            context.abort(grpc.StatusCode.UNAVAILABLE, str(err))
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(err))
         remaining = context.time_remaining()
         try:
-            written = future.result(timeout=remaining if remaining is not None else DEFAULT_WAIT_S)
+            # shield: a client that gives up must not cancel the commit under way
+            written = await asyncio.wait_for(
+                asyncio.shield(asyncio.wrap_future(future)),
+                remaining if remaining is not None else DEFAULT_WAIT_S,
+            )
         except convert.InvalidRequest as err:
             self.pipeline.stats.add(requests_invalid=1)
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
         except TimeoutError:
-            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "commit did not finish in time")
+            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "commit did not finish in time")
         except Exception as err:
-            context.abort(grpc.StatusCode.UNAVAILABLE, f"could not commit to the lake: {err}")
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"could not commit to the lake: {err}")
         return _response(written.outcome)
 
 

@@ -27,10 +27,10 @@ def test_subcommands_of_later_components_say_they_are_not_available_yet(command,
 
 def test_a_bad_config_fails_at_start_up_naming_key_and_file(tmp_path, capsys):
     config = tmp_path / "bad.toml"
-    config.write_text("[server]\nworkers = -1\n")
+    config.write_text("[server]\nmax_concurrent_requests = -1\n")
     assert main(["--config", str(config), "server"]) == 2
     err = capsys.readouterr().err
-    assert "server.workers" in err and str(config) in err
+    assert "server.max_concurrent_requests" in err and str(config) in err
 
 
 def test_the_installed_entry_point_runs():

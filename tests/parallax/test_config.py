@@ -22,12 +22,14 @@ def test_defaults_apply_without_a_file():
 
 
 def test_file_then_environment_then_flags_each_win_over_the_previous(tmp_path):
-    config = write(tmp_path, '[server]\nlisten = "0.0.0.0:1"\nflush_rows = 10\nworkers = 3\n')
-    env = {"PARALLAX_SERVER_FLUSH_ROWS": "20", "PARALLAX_SERVER_WORKERS": "4"}
-    settings = load_settings(config, env=env, overrides={"server.workers": 5})
+    config = write(
+        tmp_path, '[server]\nlisten = "0.0.0.0:1"\nflush_rows = 10\nmax_concurrent_requests = 3\n'
+    )
+    env = {"PARALLAX_SERVER_FLUSH_ROWS": "20", "PARALLAX_SERVER_MAX_CONCURRENT_REQUESTS": "4"}
+    settings = load_settings(config, env=env, overrides={"server.max_concurrent_requests": 5})
     assert settings.server.listen == "0.0.0.0:1"
     assert settings.server.flush_rows == 20
-    assert settings.server.workers == 5
+    assert settings.server.max_concurrent_requests == 5
 
 
 def test_the_config_file_can_come_from_the_environment(tmp_path):
@@ -58,16 +60,16 @@ def test_a_bad_value_names_the_key_the_file_and_the_problem(tmp_path):
 
 def test_a_value_out_of_range_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="greater than 0"):
-        load_settings(write(tmp_path, "[server]\nworkers = 0\n"), env={})
+        load_settings(write(tmp_path, "[server]\nmax_concurrent_requests = 0\n"), env={})
     with pytest.raises(ConfigError, match="HOST:PORT"):
         load_settings(write(tmp_path, '[server]\nlisten = "localhost"\n'), env={})
 
 
 def test_a_bad_environment_variable_is_named():
-    with pytest.raises(ConfigError, match=r"PARALLAX_SERVER_WORKERS.*expected int"):
-        load_settings(env={"PARALLAX_SERVER_WORKERS": "lots"})
-    with pytest.raises(ConfigError, match="PARALLAX_SERVER_WROKERS"):
-        load_settings(env={"PARALLAX_SERVER_WROKERS": "2"})
+    with pytest.raises(ConfigError, match=r"PARALLAX_SERVER_MAX_CONCURRENT_REQUESTS.*expected int"):
+        load_settings(env={"PARALLAX_SERVER_MAX_CONCURRENT_REQUESTS": "lots"})
+    with pytest.raises(ConfigError, match="PARALLAX_SERVER_MAX_CONCURENT_REQUESTS"):
+        load_settings(env={"PARALLAX_SERVER_MAX_CONCURENT_REQUESTS": "2"})
 
 
 def test_invalid_toml_names_the_file(tmp_path):
