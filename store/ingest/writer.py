@@ -80,13 +80,21 @@ class LakeWriter:
                 con.execute(INSERT_SPANS)
                 con.unregister("staged_spans")
             if batches:
-                con.executemany(
-                    "INSERT INTO ingested_batches VALUES (?, ?, ?, ?, now())",
-                    [
-                        [node, seq, outcome.accepted, outcome.rejected]
-                        for (node, seq), outcome in batches
-                    ],
+                # One INSERT for the whole group: each statement would write its own file.
+                ledger_rows = pa.table(
+                    {
+                        "node_id": [node for (node, _), _ in batches],
+                        "batch_seq": pa.array([seq for (_, seq), _ in batches], pa.int64()),
+                        "span_count": pa.array([o.accepted for _, o in batches], pa.int32()),
+                        "rejected_count": pa.array([o.rejected for _, o in batches], pa.int32()),
+                    }
                 )
+                con.register("staged_batches", ledger_rows)
+                con.execute(
+                    "INSERT INTO ingested_batches SELECT node_id, batch_seq, span_count, "
+                    "rejected_count, now() FROM staged_batches"
+                )
+                con.unregister("staged_batches")
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")
