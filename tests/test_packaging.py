@@ -1,0 +1,32 @@
+"""Install footprints: an edge node gets no lake or dashboard libraries."""
+
+import subprocess
+import sys
+import tomllib
+
+HEAVY = ("duckdb", "pyarrow", "streamlit", "numpy")
+
+
+def test_the_collector_extra_brings_no_lake_or_dashboard_libraries(repo_root):
+    project = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]
+    collector = project["optional-dependencies"]["collector"]
+    assert not [dep for dep in collector if dep.split("=")[0].split("[")[0] in HEAVY]
+    assert project["dependencies"] == []
+
+
+def test_the_command_line_starts_without_importing_the_store():
+    code = (
+        "import sys, parallax.cli; parallax.cli.build_parser(); "
+        f"print([m for m in {HEAVY!r} if m in sys.modules])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_duckdb_and_its_extension_packages_are_pinned_to_one_version(repo_root):
+    server = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["server"]
+    duckdb_pins = [dep for dep in server if dep.startswith("duckdb")]
+    assert {pin.split("==")[1] for pin in duckdb_pins} == {"1.5.5"}
+    assert len(duckdb_pins) == 5
