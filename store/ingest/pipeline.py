@@ -21,6 +21,9 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+import duckdb
 
 from parallax.config import ServerSettings
 from store.ingest import convert
@@ -59,6 +62,13 @@ class _Pending:
 
 
 _STOP = object()
+T = TypeVar("T")
+
+
+@dataclass
+class _Job:
+    run: Callable[[duckdb.DuckDBPyConnection], object]
+    future: Future
 
 
 class IngestPipeline:
@@ -77,7 +87,9 @@ class IngestPipeline:
         self._server_id = server_id
         self._maintenance = maintenance
         self._requests: queue.Queue = queue.Queue()
-        self._groups: queue.Queue = queue.Queue(maxsize=2)
+        # Unbounded: memory is bounded by admission control (queue_max_spans), and
+        # run_in_writer may be called from the event loop, which must never block.
+        self._groups: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
         self._queued_spans = 0
         self._closing = False
@@ -108,6 +120,21 @@ class IngestPipeline:
         pending = _Pending(incoming, span_count)
         self._requests.put(pending)
         return pending.future
+
+    def run_in_writer(self, job: Callable[[duckdb.DuckDBPyConnection], T]) -> Future:
+        """Run ``job(connection)`` on the writer thread, between group commits.
+
+        The only way for other server components (e.g. the Fleet service) to write the
+        lake: it keeps the single-writer connection on one thread. The job runs inside a
+        transaction that is committed when it returns and rolled back when it raises.
+        Never blocks. The future yields the job's result or raises its exception.
+        """
+        with self._lock:
+            if self._closing:
+                raise ShuttingDown("the server is shutting down")
+        job_future: Future = Future()
+        self._groups.put(_Job(job, job_future))
+        return job_future
 
     def close(self, timeout: float) -> bool:
         """Stop accepting, commit everything already accepted, stop the threads."""
@@ -190,7 +217,9 @@ class IngestPipeline:
             if item is _STOP:
                 self._write_stats()
                 return
-            if item is not None:
+            if isinstance(item, _Job):
+                self._run_job(item)
+            elif item is not None:
                 self._write_group(*item)
             now = time.monotonic()
             if now >= next_stats:
@@ -216,6 +245,18 @@ class IngestPipeline:
         for pending, result in zip(group, results, strict=True):
             self._count(pending, result)
             self._finish(pending, result=result)
+
+    def _run_job(self, job: _Job) -> None:
+        con = self._writer.con
+        try:
+            con.execute("BEGIN")
+            result = job.run(con)
+            con.execute("COMMIT")
+        except Exception as err:
+            con.execute("ROLLBACK")
+            job.future.set_exception(err)
+        else:
+            job.future.set_result(result)
 
     def _count(self, pending: _Pending, result: Written) -> None:
         if result.duplicate:

@@ -189,3 +189,20 @@ def test_ingest_counters_are_recorded_for_the_dashboard(make_server, store_setti
     )
     assert (accepted, rejected, invalid) == (1, 1, 1)
     assert commits >= 1
+
+
+def test_other_server_components_write_through_the_writer_thread(server, store_settings):
+    def record(con):
+        con.execute("CREATE TABLE IF NOT EXISTS probe (x INTEGER)")
+        con.execute("INSERT INTO probe VALUES (42)")
+        return "done"
+
+    assert server.pipeline.run_in_writer(record).result(timeout=30) == "done"
+
+    def fail(con):
+        con.execute("INSERT INTO probe VALUES (7)")
+        raise ValueError("no")
+
+    with pytest.raises(ValueError):
+        server.pipeline.run_in_writer(fail).result(timeout=30)
+    assert lake_rows(store_settings, "SELECT x FROM probe") == [(42,)]
