@@ -19,7 +19,6 @@ from parallax.errors import ParallaxError
 
 # subcommand -> the issue that brings it
 NOT_YET = {
-    "collector": "the edge collector (issue #3)",
     "reconcile": "the reconciler (issue #4)",
     "dashboard": "the dashboard (issue #5)",
 }
@@ -72,6 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _lake_flags(maintain)
 
+    collector = _command(
+        commands,
+        "collector",
+        "run the edge agent: local OTLP receiver, durable buffer, shipper",
+        _run_collector,
+    )
+    collector.add_argument("--listen", dest="collector.listen", help="HOST:PORT (collector.listen)")
+    collector.add_argument(
+        "--backend", dest="collector.backend", help="parallax server HOST:PORT (collector.backend)"
+    )
+    collector.add_argument("--node-id", dest="collector.node_id", help="collector.node_id")
+    collector.add_argument("--buffer-dir", dest="collector.buffer_dir", help="collector.buffer_dir")
+
     demo = _command(
         commands,
         "demo",
@@ -108,6 +120,12 @@ def _run_server(args: argparse.Namespace, settings: Settings) -> int:
     from store.server import run_server
 
     return run_server(settings)
+
+
+def _run_collector(args: argparse.Namespace, settings: Settings) -> int:
+    from collector.agent import run_collector
+
+    return run_collector(settings)
 
 
 def _run_sql(args: argparse.Namespace, settings: Settings) -> int:

@@ -36,6 +36,25 @@ def _host_port(value: str) -> str | None:
     return None
 
 
+def _ratio(value: float) -> str | None:
+    return None if 0 < value <= 1 else "must be greater than 0 and at most 1"
+
+
+def _not_negative(value: Any) -> str | None:
+    return None if value >= 0 else "must not be negative"
+
+
+def _one_of(*choices: str) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(choices)}"
+
+    return check
+
+
+def _host_port_or_empty(value: str) -> str | None:
+    return _host_port(value) if value else None
+
+
 def _setting(default: Any, doc: str, check: Callable[[Any], str | None] | None = None) -> Any:
     return field(default=default, metadata={"doc": doc, "check": check})
 
@@ -90,14 +109,91 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class CollectorSettings:
+    """The edge agent (``parallax collector``)."""
+
+    listen: str = _setting("127.0.0.1:4317", "Local OTLP/gRPC address apps export to.", _host_port)
+    backend: str = _setting(
+        "", "Address of `parallax server` (HOST:PORT); required to run.", _host_port_or_empty
+    )
+    node_id: str = _setting("", "This node's id (host.id); empty for the host name.")
+    hardware_tier: str = _setting(
+        "",
+        "parallax.hardware.tier of this node: device, near-edge or cloud.",
+        _one_of("", "device", "near-edge", "cloud"),
+    )
+    accelerator: str = _setting("", "parallax.hardware.accelerator of this node, e.g. npu.")
+    region: str = _setting("", "cloud.region of this node.")
+    buffer_dir: str = _setting("./parallax-collector", "Directory of the durable buffer.")
+    buffer_max_bytes: int = _setting(
+        1024**3,
+        "Bound of the buffer on disk; beyond it the oldest batches are dropped.",
+        _positive,
+    )
+    buffer_segment_bytes: int = _setting(8 * 1024**2, "Size of one buffer segment file.", _positive)
+    fsync: str = _setting(
+        "always",
+        "'always': fsync before an app's export is acknowledged (no window of loss); "
+        "'interval': every fsync_interval_ms (that interval is the window of possible loss).",
+        _one_of("always", "interval"),
+    )
+    fsync_interval_ms: int = _setting(1000, "fsync period when fsync = 'interval'.", _positive)
+    zstd_level: int = _setting(3, "zstd compression level of buffered batches.")
+    zstd_dictionary: bool = _setting(
+        True, "Train a zstd dictionary from the node's early traffic for small batches."
+    )
+    batch_max_spans: int = _setting(
+        2048, "Spans per buffered batch (one OTLP request to the backend), at most.", _positive
+    )
+    batch_max_bytes: int = _setting(
+        2 * 1024**2, "Encoded OTLP bytes per buffered batch, at most.", _positive
+    )
+    batch_linger_ms: int = _setting(
+        20, "How long app exports may wait to be buffered together (one fsync).", _not_negative
+    )
+    max_in_flight: int = _setting(
+        16, "Requests to the backend in flight at once (a backlog drains this many at a time).",
+        _positive,
+    )
+    gzip: bool = _setting(True, "gzip requests to the backend.")
+    request_timeout_s: float = _setting(30.0, "Deadline of one request to the backend.", _positive)
+    retry_initial_s: float = _setting(0.5, "First retry backoff (full jitter).", _positive)
+    retry_max_s: float = _setting(30.0, "Longest retry backoff; retries never give up.", _positive)
+    bandwidth_bytes_per_s: int = _setting(
+        0, "Cap on bytes sent to the backend per second (0: no cap).", _not_negative
+    )
+    sampling_ratio: float = _setting(
+        1.0,
+        "Share of inputs kept, chosen by input fingerprint (same inputs on every node).",
+        _ratio,
+    )
+    keep_confidence_below: float = _setting(
+        0.5, "Spans with parallax.confidence below this are always kept.", _not_negative
+    )
+    heartbeat_interval_s: float = _setting(
+        15.0,
+        "Seconds between heartbeats until the backend's directive says otherwise.",
+        _positive,
+    )
+    shutdown_flush_s: float = _setting(
+        5.0, "On shutdown, how long to keep shipping; the rest stays on disk.", _not_negative
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings, one section per component."""
 
     store: StoreSettings = field(default_factory=StoreSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    collector: CollectorSettings = field(default_factory=CollectorSettings)
 
 
-_SECTION_TYPES: dict[str, type] = {"store": StoreSettings, "server": ServerSettings}
+_SECTION_TYPES: dict[str, type] = {
+    "store": StoreSettings,
+    "server": ServerSettings,
+    "collector": CollectorSettings,
+}
 
 
 def load_settings(

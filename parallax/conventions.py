@@ -55,4 +55,5 @@ class HardwareTier(StrEnum):
 # batch's spans together with this pair and acknowledges a retried batch that is
 # already committed without writing it again. See docs/wire-contract.md.
 NODE_ID_HEADER = "parallax-node-id"
-BATCH_SEQUENCE_HEADER = "parallax-batch-seq"
+BUFFER_ID_HEADER = "parallax-buffer-id"  # the collector buffer's random id: a wiped buffer
+BATCH_SEQUENCE_HEADER = "parallax-batch-seq"  # starts again at 1 under a new id

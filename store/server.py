@@ -7,7 +7,6 @@ requests finish within ``shutdown_grace_s``, commit everything accepted and exit
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
@@ -18,8 +17,10 @@ from dataclasses import dataclass
 
 import grpc
 
+from parallax.aio import EventLoopThread
 from parallax.config import Settings
 from store.errors import StoreError
+from store.fleet import FleetService
 from store.ingest.pipeline import IngestPipeline
 from store.ingest.service import TraceService
 from store.ingest.writer import LakeWriter
@@ -29,30 +30,14 @@ from store.maintenance import run_maintenance
 log = logging.getLogger("parallax.server")
 
 
-class _EventLoopThread:
-    """An asyncio loop in its own thread, for the grpc.aio server."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="grpc-aio", daemon=True)
-        self._thread.start()
-
-    def run(self, coroutine, timeout: float | None = None):
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join()
-        self.loop.close()
-
-
 @dataclass
 class RunningServer:
     """A started server; ``stop()`` shuts it down cleanly."""
 
     grpc_server: grpc.aio.Server
-    loop: _EventLoopThread
+    loop: EventLoopThread
     pipeline: IngestPipeline
+    fleet: FleetService
     lake: WriterLake
     address: str
     grace_s: float
@@ -82,9 +67,10 @@ def start_server(settings: Settings) -> RunningServer:
             server_id,
             maintenance=lambda: run_maintenance(lake.con, settings.server.snapshot_retention_s),
         )
-        loop = _EventLoopThread()
+        fleet = FleetService(pipeline)
+        loop = EventLoopThread("grpc-aio")
         grpc_server = loop.run(_create_grpc_server(settings))
-        grpc_server.add_generic_rpc_handlers((TraceService(pipeline).handler(),))
+        grpc_server.add_generic_rpc_handlers((TraceService(pipeline).handler(), fleet.handler()))
         address = _bind(grpc_server, settings.server.listen)
         pipeline.start()
         loop.run(grpc_server.start())
@@ -93,7 +79,7 @@ def start_server(settings: Settings) -> RunningServer:
         raise
     log.info("parallax server listening on %s, lake %s", address, lake.location.root)
     return RunningServer(
-        grpc_server, loop, pipeline, lake, address, settings.server.shutdown_grace_s
+        grpc_server, loop, pipeline, fleet, lake, address, settings.server.shutdown_grace_s
     )
 
 

@@ -1,8 +1,47 @@
+"""Fixtures shared by the whole suite: the repository root, a real lake, a real server."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from parallax.config import ServerSettings, Settings, StoreSettings
 
 
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def store_settings(tmp_path) -> StoreSettings:
+    return StoreSettings(path=str(tmp_path / "lake"))
+
+
+@pytest.fixture
+def make_server(store_settings) -> Iterator[Callable]:
+    """Start an in-process server on a free port; keyword arguments override ServerSettings."""
+    from store.server import start_server
+
+    started = []
+
+    def start(**overrides):
+        server_settings = dataclasses.replace(
+            ServerSettings(listen="127.0.0.1:0", flush_interval_ms=20, stats_interval_s=3600),
+            **overrides,
+        )
+        server = start_server(Settings(store=store_settings, server=server_settings))
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def server(make_server):
+    return make_server()

@@ -90,6 +90,7 @@ class Incoming:
     request: LeanRequest
     node_id: str | None = None
     batch_seq: int | None = None
+    buffer_id: str | None = None
 
 
 @dataclass

@@ -1,17 +1,33 @@
-"""Which (node id, batch sequence) pairs are committed: the memory behind effectively-once.
+"""Which batches are committed: the memory behind effectively-once delivery.
 
-The durable record is the ``ingested_batches`` table, written in the same lake
-transaction as the batch's spans. This class is its in-memory index for the single
-writer: per node, committed sequences as sorted, disjoint intervals. A collector sends
-increasing sequences, so a node's history collapses to a handful of intervals (gaps
-appear only where a collector dropped data), however many batches it has sent.
-A node's intervals are loaded from the lake the first time the node is seen.
+A batch is identified by (node id, buffer id, sequence): a collector numbers the batches
+of its buffer 1, 2, 3, ... and a buffer that is wiped and created anew gets a new random
+id, so its sequences never collide with the old ones. The durable record is the
+``ingested_batches`` table, written in the same lake transaction as the batch's spans.
+This class is its in-memory index for the single writer: per (node, buffer) stream,
+committed sequences as sorted, disjoint intervals. A collector sends increasing
+sequences, so a stream's history collapses to a handful of intervals (gaps appear only
+where a collector dropped data), however many batches it has sent. A stream's intervals
+are loaded from the lake the first time it is seen.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
+
+
+class BatchId(NamedTuple):
+    """A collector batch; ``buffer_id`` is "" for senders that do not send one."""
+
+    node_id: str
+    buffer_id: str
+    seq: int
+
+    @property
+    def stream(self) -> tuple[str, str]:
+        return (self.node_id, self.buffer_id)
 
 
 class SequenceSet:
@@ -53,20 +69,20 @@ class SequenceSet:
 
 
 class BatchLedger:
-    """Committed batch ids per node, loaded lazily with ``load_node(node_id)``."""
+    """Committed batch ids per stream, loaded lazily with ``load_stream((node, buffer))``."""
 
-    def __init__(self, load_node: Callable[[str], Iterable[int]]) -> None:
-        self._load_node = load_node
-        self._nodes: dict[str, SequenceSet] = {}
+    def __init__(self, load_stream: Callable[[tuple[str, str]], Iterable[int]]) -> None:
+        self._load_stream = load_stream
+        self._streams: dict[tuple[str, str], SequenceSet] = {}
 
-    def is_committed(self, node_id: str, batch_seq: int) -> bool:
-        return batch_seq in self._node(node_id)
+    def is_committed(self, batch: BatchId) -> bool:
+        return batch.seq in self._stream(batch.stream)
 
-    def record(self, node_id: str, batch_seq: int) -> None:
+    def record(self, batch: BatchId) -> None:
         """Remember a batch whose transaction has committed."""
-        self._node(node_id).add(batch_seq)
+        self._stream(batch.stream).add(batch.seq)
 
-    def _node(self, node_id: str) -> SequenceSet:
-        if node_id not in self._nodes:
-            self._nodes[node_id] = SequenceSet(self._load_node(node_id))
-        return self._nodes[node_id]
+    def _stream(self, stream: tuple[str, str]) -> SequenceSet:
+        if stream not in self._streams:
+            self._streams[stream] = SequenceSet(self._load_stream(stream))
+        return self._streams[stream]

@@ -28,6 +28,7 @@ import duckdb
 from parallax.config import ServerSettings
 from store.ingest import convert
 from store.ingest.convert import Converted, Incoming, InvalidRequest
+from store.ingest.ledger import BatchId
 from store.ingest.stats import IngestStats, stats_row, summary_line
 from store.ingest.writer import LakeWriter, Written
 
@@ -55,10 +56,11 @@ class _Pending:
     future: Future = field(default_factory=Future)
 
     @property
-    def batch_id(self) -> tuple[str, int] | None:
-        if self.incoming.node_id is None or self.incoming.batch_seq is None:
+    def batch_id(self) -> BatchId | None:
+        incoming = self.incoming
+        if incoming.node_id is None or incoming.batch_seq is None:
             return None
-        return (self.incoming.node_id, self.incoming.batch_seq)
+        return BatchId(incoming.node_id, incoming.buffer_id or "", incoming.batch_seq)
 
 
 _STOP = object()

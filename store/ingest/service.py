@@ -24,14 +24,15 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from parallax.conventions import BATCH_SEQUENCE_HEADER, NODE_ID_HEADER
+from parallax.conventions import BATCH_SEQUENCE_HEADER, BUFFER_ID_HEADER, NODE_ID_HEADER
 from store.ingest import convert
+from store.ingest.ledger import BatchId
 from store.ingest.pipeline import IngestPipeline, QueueFull, ShuttingDown
 
 log = logging.getLogger("parallax.ingest")
 
 SERVICE_NAME = "opentelemetry.proto.collector.trace.v1.TraceService"
-MAX_NODE_ID_LENGTH = 256
+MAX_ID_LENGTH = 256
 DEFAULT_WAIT_S = 60.0
 
 
@@ -39,19 +40,21 @@ class BadBatchHeader(ValueError):
     """The batch identity metadata is present but malformed."""
 
 
-def batch_identity(metadata: Mapping[str, str]) -> tuple[str | None, int | None]:
-    """(node id, batch sequence) from call metadata; (None, None) when absent."""
+def batch_identity(metadata: Mapping[str, str]) -> BatchId | None:
+    """The batch identity from call metadata; None when the sender sent none."""
     node_id = metadata.get(NODE_ID_HEADER)
     raw_seq = metadata.get(BATCH_SEQUENCE_HEADER)
+    buffer_id = metadata.get(BUFFER_ID_HEADER, "")
     if node_id is None and raw_seq is None:
-        return None, None
+        return None
     if not node_id or raw_seq is None:
         raise BadBatchHeader(f"{NODE_ID_HEADER} and {BATCH_SEQUENCE_HEADER} must be sent together")
-    if len(node_id) > MAX_NODE_ID_LENGTH:
-        raise BadBatchHeader(f"{NODE_ID_HEADER} is longer than {MAX_NODE_ID_LENGTH} characters")
+    for name, value in ((NODE_ID_HEADER, node_id), (BUFFER_ID_HEADER, buffer_id)):
+        if len(value) > MAX_ID_LENGTH:
+            raise BadBatchHeader(f"{name} is longer than {MAX_ID_LENGTH} characters")
     if not raw_seq.isdigit() or int(raw_seq) >= 2**63:
         raise BadBatchHeader(f"{BATCH_SEQUENCE_HEADER} must be an integer from 0 to 2^63-1")
-    return node_id, int(raw_seq)
+    return BatchId(node_id, buffer_id, int(raw_seq))
 
 
 class TraceService:
@@ -80,7 +83,7 @@ class TraceService:
         self, data: bytes, context: grpc.aio.ServicerContext
     ) -> ExportTraceServiceResponse:
         try:
-            node_id, batch_seq = batch_identity(dict(context.invocation_metadata()))
+            batch = batch_identity(dict(context.invocation_metadata()))
             request = convert.parse(data)
         except (BadBatchHeader, convert.InvalidRequest) as err:
             self.pipeline.stats.add(requests_invalid=1)
@@ -90,11 +93,17 @@ class TraceService:
             for resource in request.resource_spans
             for scope in resource.scope_spans
         )
-        if span_count == 0 and batch_seq is None:
+        if span_count == 0 and batch is None:
             return ExportTraceServiceResponse()
         try:
             future = self.pipeline.submit(
-                convert.Incoming(request, node_id, batch_seq), max(span_count, 1)
+                convert.Incoming(
+                    request,
+                    batch.node_id if batch else None,
+                    batch.seq if batch else None,
+                    batch.buffer_id if batch else None,
+                ),
+                max(span_count, 1),
             )
         except QueueFull as err:
             await context.abort_with_status(_retry_later(str(err), err.retry_after_s))

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from store.ingest.convert import Converted, Outcome
-from store.ingest.ledger import BatchLedger
+from store.ingest.ledger import BatchId, BatchLedger
 
 log = logging.getLogger("parallax.ingest")
 
@@ -41,14 +41,14 @@ class LakeWriter:
         self.con = con
         self.ledger = BatchLedger(self._committed_sequences)
 
-    def write(self, converted: Converted, batch_ids: list[tuple[str, int] | None]) -> list[Written]:
+    def write(self, converted: Converted, batch_ids: list[BatchId | None]) -> list[Written]:
         """Commit the group; raises (after rolling back) when the lake refuses it."""
         results = [Written(outcome) for outcome in converted.outcomes]
-        seen: set[tuple[str, int]] = set()
+        seen: set[BatchId] = set()
         for index, batch_id in enumerate(batch_ids):
             if batch_id is None:
                 continue
-            if batch_id in seen or self.ledger.is_committed(*batch_id):
+            if batch_id in seen or self.ledger.is_committed(batch_id):
                 results[index] = Written(self._previous_outcome(batch_id), duplicate=True)
             seen.add(batch_id)
         table = self._without_duplicates(converted, results)
@@ -59,7 +59,7 @@ class LakeWriter:
         ]
         self._commit(table, new_batches)
         for batch_id, _ in new_batches:
-            self.ledger.record(*batch_id)
+            self.ledger.record(batch_id)
         return results
 
     def _without_duplicates(self, converted: Converted, results: list[Written]) -> pa.Table:
@@ -69,7 +69,7 @@ class LakeWriter:
         keep = ~np.isin(converted.request_of_row, duplicates)
         return converted.table.filter(pa.array(keep))
 
-    def _commit(self, table: pa.Table, batches: list[tuple[tuple[str, int], Outcome]]) -> None:
+    def _commit(self, table: pa.Table, batches: list[tuple[BatchId, Outcome]]) -> None:
         if table.num_rows == 0 and not batches:
             return
         con = self.con
@@ -83,16 +83,17 @@ class LakeWriter:
                 # One INSERT for the whole group: each statement would write its own file.
                 ledger_rows = pa.table(
                     {
-                        "node_id": [node for (node, _), _ in batches],
-                        "batch_seq": pa.array([seq for (_, seq), _ in batches], pa.int64()),
+                        "node_id": [batch.node_id for batch, _ in batches],
+                        "buffer_id": [batch.buffer_id or None for batch, _ in batches],
+                        "batch_seq": pa.array([batch.seq for batch, _ in batches], pa.int64()),
                         "span_count": pa.array([o.accepted for _, o in batches], pa.int32()),
                         "rejected_count": pa.array([o.rejected for _, o in batches], pa.int32()),
                     }
                 )
                 con.register("staged_batches", ledger_rows)
                 con.execute(
-                    "INSERT INTO ingested_batches SELECT node_id, batch_seq, span_count, "
-                    "rejected_count, now() FROM staged_batches"
+                    "INSERT INTO ingested_batches BY NAME SELECT *, now() AS committed_at "
+                    "FROM staged_batches"
                 )
                 con.unregister("staged_batches")
             con.execute("COMMIT")
@@ -109,25 +110,27 @@ class LakeWriter:
             list(row.values()),
         )
 
-    def _committed_sequences(self, node_id: str) -> list[int]:
+    def _committed_sequences(self, stream: tuple[str, str]) -> list[int]:
         started = time.monotonic()
         rows = self.con.execute(
-            "SELECT batch_seq FROM ingested_batches WHERE node_id = ?", [node_id]
+            "SELECT batch_seq FROM ingested_batches "
+            "WHERE node_id = ? AND coalesce(buffer_id, '') = ?",
+            list(stream),
         ).fetchall()
         log.debug(
             "loaded %d committed batches of %s in %.3fs",
             len(rows),
-            node_id,
+            stream,
             time.monotonic() - started,
         )
         return [seq for (seq,) in rows]
 
-    def _previous_outcome(self, batch_id: tuple[str, int]) -> Outcome:
+    def _previous_outcome(self, batch: BatchId) -> Outcome:
         """The counts recorded when the batch was first committed (for the retried reply)."""
         row = self.con.execute(
             "SELECT span_count, rejected_count FROM ingested_batches "
-            "WHERE node_id = ? AND batch_seq = ? LIMIT 1",
-            list(batch_id),
+            "WHERE node_id = ? AND coalesce(buffer_id, '') = ? AND batch_seq = ? LIMIT 1",
+            [batch.node_id, batch.buffer_id, batch.seq],
         ).fetchone()
         if row is None:  # the first copy is in this same group
             return Outcome()

@@ -2,53 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import re
 import signal
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import grpc
 import pytest
 
 from tests.otlp import export_request, inference_span
-from tests.store.conftest import OtlpClient, lake_rows
+from tests.servers import OtlpClient, lake_rows, server_process
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
-
-
-class ServerProcess:
-    def __init__(self, lake: Path, *extra: str) -> None:
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "parallax.cli",
-                "server",
-                "--lake",
-                str(lake),
-                "--listen",
-                "127.0.0.1:0",
-                *extra,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PARALLAX_SERVER_FLUSH_INTERVAL_MS": "20"},
-        )
-        line = self.proc.stdout.readline()
-        match = re.search(r"listening on (\S+)", line)
-        if not match:
-            self.proc.kill()
-            raise AssertionError(f"server did not start: {line!r} {self.proc.stderr.read()}")
-        self.address = match[1]
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
-        self.proc.send_signal(sig)
-        return self.proc.wait(timeout)
 
 
 def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -103,7 +69,7 @@ def test_every_acknowledged_span_survives_kill_9_and_retries_are_not_stored_twic
     from parallax.config import StoreSettings
 
     lake = tmp_path / "lake"
-    server = ServerProcess(lake)
+    server = server_process(lake)
     sender = BatchSender("edge-crash")
     stop = threading.Event()
     threads = [
@@ -118,7 +84,7 @@ def test_every_acknowledged_span_survives_kill_9_and_retries_are_not_stored_twic
         thread.join()
     acknowledged = set(sender.acknowledged)
 
-    restarted = ServerProcess(lake)
+    restarted = server_process(lake)
     settings = StoreSettings(path=str(lake))
     stored = [row[0] for row in lake_rows(settings, "SELECT span_id FROM spans")]
     assert sender.span_ids(acknowledged) <= set(stored), "an acknowledged span was lost"
@@ -139,7 +105,7 @@ def test_sigterm_commits_what_was_accepted_and_exits_zero(tmp_path):
     from parallax.config import StoreSettings
 
     lake = tmp_path / "lake"
-    server = ServerProcess(lake)
+    server = server_process(lake)
     sender = BatchSender("edge-term")
     stop = threading.Event()
     thread = threading.Thread(target=sender.send_until, args=(server.address, stop))
@@ -157,7 +123,7 @@ def test_sigterm_commits_what_was_accepted_and_exits_zero(tmp_path):
 
 def test_a_second_writer_on_the_same_lake_is_refused_naming_the_holder(tmp_path):
     lake = tmp_path / "lake"
-    server = ServerProcess(lake)
+    server = server_process(lake)
     second = run_cli("server", "--lake", str(lake), "--listen", "127.0.0.1:0")
     assert second.returncode == 2
     assert "already has a writer" in second.stderr
@@ -167,7 +133,7 @@ def test_a_second_writer_on_the_same_lake_is_refused_naming_the_holder(tmp_path)
 
 def test_readers_in_other_processes_query_while_the_server_writes(tmp_path):
     lake = tmp_path / "lake"
-    server = ServerProcess(lake)
+    server = server_process(lake)
     sender = BatchSender("edge-read")
     stop = threading.Event()
     thread = threading.Thread(target=sender.send_until, args=(server.address, stop))

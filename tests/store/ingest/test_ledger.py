@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from store.ingest.ledger import BatchLedger, SequenceSet
+from store.ingest.ledger import BatchId, BatchLedger, SequenceSet
 
 
 @given(st.lists(st.integers(min_value=0, max_value=200)))
@@ -28,17 +28,17 @@ def test_consecutive_sequences_collapse_into_one_interval():
     assert sequences.interval_count == 1
 
 
-def test_ledger_loads_a_node_once_and_then_remembers_new_commits():
+def test_ledger_loads_a_stream_once_and_then_remembers_new_commits():
     loads = []
 
-    def load(node):
-        loads.append(node)
-        return [1, 2, 3] if node == "a" else []
+    def load(stream):
+        loads.append(stream)
+        return [1, 2, 3] if stream == ("a", "buf-1") else []
 
     ledger = BatchLedger(load)
-    assert ledger.is_committed("a", 2)
-    assert not ledger.is_committed("a", 4)
-    ledger.record("a", 4)
-    assert ledger.is_committed("a", 4)
-    assert not ledger.is_committed("b", 1)
-    assert loads == ["a", "b"]
+    assert ledger.is_committed(BatchId("a", "buf-1", 2))
+    assert not ledger.is_committed(BatchId("a", "buf-1", 4))
+    ledger.record(BatchId("a", "buf-1", 4))
+    assert ledger.is_committed(BatchId("a", "buf-1", 4))
+    assert not ledger.is_committed(BatchId("a", "buf-2", 2)), "a new buffer starts afresh"
+    assert loads == [("a", "buf-1"), ("a", "buf-2")]

@@ -78,6 +78,33 @@ def test_the_same_batch_sent_twice_is_stored_once(client, store_settings):
     assert lake_rows(store_settings, "SELECT count(*) FROM ingested_batches") == [(2,)]
 
 
+def test_a_new_buffer_of_the_same_node_is_a_new_stream_of_batches(server, store_settings):
+    client = OtlpClient(server.address)
+    first = export_request([inference_span()])
+    after_wipe = export_request([inference_span()])
+    client._export(
+        first,
+        metadata=[
+            (conv.NODE_ID_HEADER, "n"),
+            (conv.BUFFER_ID_HEADER, "old"),
+            (conv.BATCH_SEQUENCE_HEADER, "1"),
+        ],
+    )
+    client._export(
+        after_wipe,
+        metadata=[
+            (conv.NODE_ID_HEADER, "n"),
+            (conv.BUFFER_ID_HEADER, "new"),
+            (conv.BATCH_SEQUENCE_HEADER, "1"),
+        ],
+    )
+    assert lake_rows(store_settings, "SELECT count(*) FROM spans") == [(2,)]
+    assert lake_rows(store_settings, "SELECT buffer_id FROM ingested_batches ORDER BY 1") == [
+        ("new",),
+        ("old",),
+    ]
+
+
 def test_a_retried_batch_is_recognised_after_a_server_restart(make_server, store_settings):
     request = export_request([inference_span()])
     first = make_server()

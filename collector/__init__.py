@@ -1,0 +1,1 @@
+"""The edge collector: local OTLP receiver, durable compressed buffer, shipper, heartbeat."""

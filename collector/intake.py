@@ -1,0 +1,111 @@
+"""Intake: group the apps' exports into buffer records, one fsync per group.
+
+Apps export small requests (a BatchSpanProcessor sends up to 512 spans; a
+SimpleSpanProcessor, one). Each buffered record becomes one request to the backend with
+its own batch sequence, so records should be batch-sized: the intake gathers exports
+for up to ``batch_linger_ms``, ``batch_max_spans`` or ``batch_max_bytes`` and appends them
+as one record. Serialized OTLP requests concatenate into one valid request (protobuf
+merges repeated fields), so grouping costs no parsing. Every app's export is
+acknowledged only after the record holding it is durable (the buffer's fsync policy).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from collector.buffer import SegmentLog
+
+log = logging.getLogger("parallax.collector")
+
+
+@dataclass
+class _Export:
+    payload: bytes
+    span_count: int
+    future: Future = field(default_factory=Future)
+
+
+_STOP = object()
+
+
+class Intake:
+    """Accepts serialized exports and resolves each one's future once it is durable."""
+
+    def __init__(self, buffer: SegmentLog, max_spans: int, max_bytes: int, linger_ms: int) -> None:
+        self._buffer = buffer
+        self._max_spans = max_spans
+        self._max_bytes = max_bytes
+        self._linger_s = linger_ms / 1000
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="collector-intake", daemon=True)
+        self.records = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, payload: bytes, span_count: int) -> Future:
+        """Queue one export; the future yields its buffer sequence once durable."""
+        export = _Export(payload, span_count)
+        self._queue.put(export)
+        return export.future
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Buffer everything already submitted, then stop."""
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            group, stop = self._next_group()
+            if group:
+                self._append(group)
+            if stop:
+                return
+
+    def _next_group(self) -> tuple[list[_Export], bool]:
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+        group, spans, size = [first], first.span_count, len(first.payload)
+        deadline = time.monotonic() + self._linger_s
+        while spans < self._max_spans and size < self._max_bytes:
+            remaining = deadline - time.monotonic()
+            try:
+                item = (
+                    self._queue.get(timeout=remaining)
+                    if remaining > 0
+                    else (self._queue.get_nowait())
+                )
+            except queue.Empty:
+                break
+            if item is _STOP:
+                return group, True
+            if (
+                spans + item.span_count > self._max_spans
+                or size + len(item.payload) > self._max_bytes
+            ):
+                self._append(group)  # item starts the next group
+                group, spans, size = [], 0, 0
+                deadline = time.monotonic() + self._linger_s
+            group.append(item)
+            spans += item.span_count
+            size += len(item.payload)
+        return group, False
+
+    def _append(self, group: list[_Export]) -> None:
+        payload = b"".join(export.payload for export in group)
+        try:
+            seq = self._buffer.append(payload, sum(export.span_count for export in group))
+        except Exception as err:  # disk full, I/O error: the apps retry
+            log.error("could not buffer %d exports: %s", len(group), err)
+            for export in group:
+                export.future.set_exception(err)
+            return
+        self.records += 1
+        for export in group:
+            export.future.set_result(seq)

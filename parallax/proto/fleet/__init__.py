@@ -1,0 +1,1 @@
+"""Generated from proto/parallax/fleet/ (``make proto``)."""
