@@ -78,7 +78,7 @@ from typing import Any
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from parallax import conventions as conv
-from parallax.conventions import HardwareTier, Quantization
+from parallax.conventions import HardwareTier, Quantization, parse_quantization, parse_tier
 
 __all__ = [
     "DEFAULT_OPERATION",
@@ -199,14 +199,14 @@ def _plain(value: object, path: str) -> object:
 
 
 def normalize_quantization(value: Quantization | str) -> Quantization:
-    """``value`` as a :class:`Quantization`; case and surrounding spaces are ignored.
+    """``value`` as a :class:`Quantization` (``parallax.conventions.parse_quantization``:
+    case, spaces and common spellings such as ``float16`` are tolerated).
 
     An unknown value (``"q4_k_m"``, ``"fp8"``) becomes ``Quantization.OTHER`` and is
     logged, so a new precision never stops the app; extend the enum to name it.
     """
-    try:
-        return Quantization(_token(value))
-    except ValueError:
+    parsed = parse_quantization(_text(value))
+    if parsed is None:
         _warn(
             "quantization",
             "unknown quantization %r recorded as %r; known values: %s",
@@ -215,31 +215,30 @@ def normalize_quantization(value: Quantization | str) -> Quantization:
             ", ".join(q.value for q in Quantization),
         )
         return Quantization.OTHER
+    return parsed
 
 
 def normalize_tier(value: HardwareTier | str) -> HardwareTier | None:
     """``value`` as a :class:`HardwareTier`, or ``None`` (logged) when it is not one.
 
-    Case, surrounding spaces and ``_`` for ``-`` (``NEAR_EDGE``) are tolerated. There is
-    no "other" tier: an unknown value is left off the span, so the tier the collector
-    sets for the whole node (a resource attribute) applies instead.
+    Case, surrounding spaces and ``_`` for ``-`` (``NEAR_EDGE``) are tolerated
+    (``parallax.conventions.parse_tier``). There is no "other" tier: an unknown value is
+    left off the span, so the tier the collector sets for the whole node (a resource
+    attribute) applies instead.
     """
-    try:
-        return HardwareTier(_token(value).replace("_", "-"))
-    except ValueError:
+    parsed = parse_tier(_text(value))
+    if parsed is None:
         _warn(
             "tier",
             "unknown hardware tier %r left off the span; known values: %s",
             value,
             ", ".join(t.value for t in HardwareTier),
         )
-        return None
+    return parsed
 
 
-def _token(value: object) -> str:
-    if isinstance(value, Quantization | HardwareTier):
-        return value.value
-    return str(value).strip().lower()
+def _text(value: object) -> str:
+    return value.value if isinstance(value, Quantization | HardwareTier) else str(value)
 
 
 # --- The span ------------------------------------------------------------------------------

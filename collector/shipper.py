@@ -97,7 +97,7 @@ class Shipper:
         self._buffer = buffer
         self._client = client
         self._options = options
-        self._dead_letters = dead_letters
+        self.dead_letters = dead_letters
         self.counters = ShipperCounters()
         self._counters_lock = threading.Lock()
         self._stop = threading.Event()
@@ -208,7 +208,7 @@ class Shipper:
         log.error(
             "backend refused batch %d for good (%s: %s); dead-lettered", batch.seq, code, message
         )
-        self._dead_letters.add(
+        self.dead_letters.add(
             self._options.node_id, batch.seq, batch.span_count, code, message, batch.payload
         )
         self._ack(batch.seq)

@@ -11,7 +11,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
@@ -19,22 +21,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from collector.sampling import Sampler
 from parallax import conventions as conv
-from parallax.conventions import HardwareTier, Quantization
-
-QUANTIZATION_ALIASES = {
-    "float32": Quantization.FP32, "f32": Quantization.FP32, "fp-32": Quantization.FP32,
-    "float16": Quantization.FP16, "half": Quantization.FP16, "f16": Quantization.FP16,
-    "bfloat16": Quantization.BF16,
-    "i8": Quantization.INT8, "q8": Quantization.INT8, "qint8": Quantization.INT8,
-    "i4": Quantization.INT4, "q4": Quantization.INT4, "qint4": Quantization.INT4,
-}  # fmt: skip
-TIER_ALIASES = {
-    "near_edge": HardwareTier.NEAR_EDGE, "nearedge": HardwareTier.NEAR_EDGE,
-    "edge": HardwareTier.NEAR_EDGE, "on-device": HardwareTier.DEVICE,
-    "datacenter": HardwareTier.CLOUD,
-}  # fmt: skip
-_QUANTIZATIONS = {q.value: q for q in Quantization}
-_TIERS = {t.value: t for t in HardwareTier}
+from parallax.conventions import Quantization, parse_quantization, parse_tier
 
 
 @dataclass(frozen=True)
@@ -100,7 +87,7 @@ class Tagger:
                 attributes[-1].value.string_value = value
         for kv in attributes:
             if kv.key == conv.HARDWARE_TIER:
-                self._normalise(kv, _TIERS, TIER_ALIASES, unknown="tier")
+                self._normalise(kv, parse_tier, unknown="tier")
 
     def _normalise_and_sample(self, span) -> bool:
         self.counters.spans_in += 1
@@ -110,14 +97,14 @@ class Tagger:
         for kv in span.attributes:
             key = kv.key
             if key == conv.MODEL_QUANTIZATION:
-                self._normalise(kv, _QUANTIZATIONS, QUANTIZATION_ALIASES, unknown="quantization")
+                self._normalise(kv, parse_quantization, unknown="quantization")
                 quantization = kv.value.string_value
             elif key == conv.GEN_AI_REQUEST_MODEL:
                 model = kv.value.string_value
             elif key == conv.MODEL_VERSION:
                 version = kv.value.string_value
             elif key == conv.HARDWARE_TIER:
-                self._normalise(kv, _TIERS, TIER_ALIASES, unknown="tier")
+                self._normalise(kv, parse_tier, unknown="tier")
             elif key == conv.INPUT_FINGERPRINT and kv.value.HasField("string_value"):
                 fingerprint = kv.value.string_value
             elif key == conv.CONFIDENCE and kv.value.HasField("double_value"):
@@ -132,12 +119,13 @@ class Tagger:
         self.counters.spans_sampled_out += 1
         return False
 
-    def _normalise(self, kv: KeyValue, canonical: dict, aliases: dict, unknown: str) -> None:
+    def _normalise(
+        self, kv: KeyValue, parse: Callable[[str], StrEnum | None], unknown: str
+    ) -> None:
         if not kv.value.HasField("string_value"):
             return
         raw = kv.value.string_value
-        cleaned = raw.strip().lower()
-        value = canonical.get(cleaned) or aliases.get(cleaned)
+        value = parse(raw)
         if value is None:
             if unknown == "quantization":
                 self.counters.unknown_quantization += 1

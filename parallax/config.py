@@ -152,7 +152,8 @@ class CollectorSettings:
         20, "How long app exports may wait to be buffered together (one fsync).", _not_negative
     )
     max_in_flight: int = _setting(
-        16, "Requests to the backend in flight at once (a backlog drains this many at a time).",
+        16,
+        "Requests to the backend in flight at once (a backlog drains this many at a time).",
         _positive,
     )
     gzip: bool = _setting(True, "gzip requests to the backend.")

@@ -50,6 +50,37 @@ class HardwareTier(StrEnum):
     CLOUD = "cloud"
 
 
+_QUANTIZATION_ALIASES = {
+    "float32": Quantization.FP32, "f32": Quantization.FP32,
+    "float16": Quantization.FP16, "half": Quantization.FP16, "f16": Quantization.FP16,
+    "bfloat16": Quantization.BF16,
+    "i8": Quantization.INT8, "q8": Quantization.INT8, "qint8": Quantization.INT8,
+    "i4": Quantization.INT4, "q4": Quantization.INT4, "qint4": Quantization.INT4,
+}  # fmt: skip
+_TIER_ALIASES = {
+    "nearedge": HardwareTier.NEAR_EDGE, "edge": HardwareTier.NEAR_EDGE,
+    "on-device": HardwareTier.DEVICE, "datacenter": HardwareTier.CLOUD,
+}  # fmt: skip
+
+
+def parse_quantization(value: str) -> Quantization | None:
+    """The Quantization a spelling means (``FP16``, ``float16`` -> fp16); None if none."""
+    token = value.strip().lower()
+    try:
+        return Quantization(token)
+    except ValueError:
+        return _QUANTIZATION_ALIASES.get(token)
+
+
+def parse_tier(value: str) -> HardwareTier | None:
+    """The HardwareTier a spelling means (``NEAR_EDGE`` -> near-edge); None if none."""
+    token = value.strip().lower().replace("_", "-")
+    try:
+        return HardwareTier(token)
+    except ValueError:
+        return _TIER_ALIASES.get(token)
+
+
 # --- Wire contract: gRPC metadata on OTLP Export calls from our collector ------------
 # A batch is identified by (node id, batch sequence). The ingest service commits a
 # batch's spans together with this pair and acknowledges a retried batch that is

@@ -9,7 +9,6 @@ The full fleet demo (collectors, reconciler, dashboard) arrives with issue #6.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import random
@@ -103,6 +102,8 @@ def _run_fleet(address: str, transactions: int, rng: random.Random) -> int:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+    from collector.sdk import fingerprint as canonical_fingerprint
+
     providers = {}
     for node in NODES:
         resource = Resource.create(
@@ -120,7 +121,7 @@ def _run_fleet(address: str, transactions: int, rng: random.Random) -> int:
     sent = 0
     for _ in range(transactions):
         features = [rng.gauss(0, 1) for _ in WEIGHTS]
-        fingerprint = hashlib.blake2b(json.dumps(features).encode(), digest_size=16).hexdigest()
+        fingerprint = canonical_fingerprint(features)
         for node in rng.sample(NODES, k=2):  # each input is scored by two nodes
             _infer(providers[node].get_tracer("demo"), node, features, fingerprint)
             sent += 1

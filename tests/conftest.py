@@ -11,6 +11,15 @@ import pytest
 from parallax.config import ServerSettings, Settings, StoreSettings
 
 
+@pytest.fixture(autouse=True)
+def _no_leftover_processes() -> Iterator[None]:
+    """Processes a test starts never outlive it, even when it fails half-way."""
+    from tests.servers import kill_leftover_processes
+
+    yield
+    kill_leftover_processes()
+
+
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent

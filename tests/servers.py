@@ -64,8 +64,22 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+_STARTED: list[ParallaxProcess] = []
+
+
+def kill_leftover_processes() -> None:
+    """Kill every process a test started and did not stop (e.g. after a failed assertion)."""
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.proc.poll() is None:
+            process.kill()
+
+
 class ParallaxProcess:
-    """A `parallax` subcommand as a real process, started and waited for."""
+    """A `parallax` subcommand as a real process, started and waited for.
+
+    Every process is remembered so that a fixture kills whatever a failing test left.
+    """
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
@@ -75,6 +89,7 @@ class ParallaxProcess:
             text=True,
             env={**os.environ, **(env or {})},
         )
+        _STARTED.append(self)
         line = self.proc.stdout.readline()
         match = re.search(r"listening on (\S+)", line)
         if not match:

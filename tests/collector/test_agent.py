@@ -157,3 +157,36 @@ def test_heartbeats_report_the_node_and_the_directive_changes_the_sampling_ratio
     assert [(m["model_name"], m["model_version"], m["quantization"]) for m in models] == [
         ("fraud-gbm", "2.3", "int8")
     ]
+
+
+def test_a_batch_the_backend_refuses_for_good_goes_to_the_dead_letter_file(
+    server, make_collector, store_settings
+):
+    import json
+
+    collector = make_collector(server.address)
+    seq = collector.buffer.append(b"\xff\xff not protobuf", span_count=3)  # a damaged batch
+    OtlpClient(collector.address).export(export_request([inference_span()]))
+    wait_until(lambda: collector.shipper.counters.batches_delivered == 1)
+    wait_until(lambda: collector.shipper.dead_letters.batches == 1)
+    lines = collector.shipper.dead_letters.path.read_text().splitlines()
+    [entry] = [json.loads(line) for line in lines]
+    assert (entry["batch_seq"], entry["span_count"], entry["status"]) == (
+        seq,
+        3,
+        "INVALID_ARGUMENT",
+    )
+    wait_until(lambda: collector.buffer.stats().pending_batches == 0)
+    assert lake_rows(store_settings, "SELECT count(*) FROM spans") == [(1,)]
+
+
+def test_spans_the_backend_rejects_through_partial_success_are_counted_not_retried(
+    server, make_collector, store_settings
+):
+    collector = make_collector(server.address)
+    good, bad = inference_span(), inference_span(attrs={conv.OUTPUT_SCORE: "high"})
+    OtlpClient(collector.address).export(export_request([good, bad]))
+    wait_until(lambda: collector.shipper.counters.batches_delivered == 1)
+    counters = collector.shipper.counters
+    assert (counters.spans_delivered, counters.spans_rejected, counters.retries) == (1, 1, 0)
+    assert lake_rows(store_settings, "SELECT span_id FROM spans") == [(good.span_id.hex(),)]

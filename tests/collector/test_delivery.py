@@ -21,11 +21,12 @@ pytestmark = pytest.mark.slow
 
 
 class App:
-    """An app exporting 10-span requests to the collector; remembers which got OK."""
+    """An app exporting requests to the collector; remembers which spans got OK."""
 
-    def __init__(self, address: str, interval_s: float = 0.02) -> None:
+    def __init__(self, address: str, interval_s: float = 0.02, spans_per_export: int = 10) -> None:
         self.address = address
         self.interval_s = interval_s
+        self.spans_per_export = spans_per_export
         self.acknowledged: set[str] = set()
         self.attempted: set[str] = set()
         self._stop = threading.Event()
@@ -42,7 +43,7 @@ class App:
     def _run(self) -> None:
         client = OtlpClient(self.address)
         while not self._stop.is_set():
-            spans = [inference_span() for _ in range(10)]
+            spans = [inference_span() for _ in range(self.spans_per_export)]
             ids = {span.span_id.hex() for span in spans}
             self.attempted |= ids
             try:
@@ -62,8 +63,8 @@ def stored_span_ids(lake) -> list[str]:
     return [row[0] for row in lake_rows(StoreSettings(path=str(lake)), "SELECT span_id FROM spans")]
 
 
-def assert_exactly_once(lake, app: App) -> None:
-    wait_until(lambda: app.acknowledged <= set(stored_span_ids(lake)), timeout=120)
+def assert_exactly_once(lake, app: App, timeout: float = 120) -> None:
+    wait_until(lambda: app.acknowledged <= set(stored_span_ids(lake)), timeout=timeout)
     stored = stored_span_ids(lake)
     assert len(stored) == len(set(stored)), "a span was stored twice"
     assert set(stored) <= app.attempted
@@ -73,7 +74,8 @@ def test_steady_load_through_a_60_second_backend_outage_arrives_exactly_once(tmp
     lake, port = tmp_path / "lake", free_port()
     server = server_process(lake, listen=f"127.0.0.1:{port}")
     collector = collector_process(f"127.0.0.1:{port}", tmp_path / "buffer", retry_max_s=2)
-    app = App(collector.address).start()
+    # ~1,000 spans/s in 50-span exports, as an SDK's batch processor would send them
+    app = App(collector.address, interval_s=0.05, spans_per_export=50).start()
     time.sleep(3)
     assert server.stop() == 0
     outage_started = time.monotonic()
@@ -83,7 +85,7 @@ def test_steady_load_through_a_60_second_backend_outage_arrives_exactly_once(tmp
     time.sleep(3)
     app.stop()
     assert acknowledged_during_outage > 0 and time.monotonic() - outage_started >= 60
-    assert_exactly_once(lake, app)
+    assert_exactly_once(lake, app, timeout=240)
     assert set(stored_span_ids(lake)) == app.acknowledged  # nothing failed: all were OK
     assert collector.stop() == 0
     assert server.stop() == 0

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from collector.buffer import SegmentLog
 from collector.buffer.record import HEADER_SIZE, Status, decode_at
 from collector.buffer.segment import SEGMENT_HEADER_SIZE
@@ -174,18 +172,6 @@ def test_segment_that_cannot_be_read_is_moved_to_quarantine(make_settings, open_
     assert (settings.directory / "quarantine" / unreadable.name).exists()
     assert log.stats().quarantined_segments == 1
     assert [b.payload for b in log.pending()] == payloads
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
-def test_segment_without_read_permission_is_moved_to_quarantine(make_settings, open_log):
-    settings = make_settings()
-    write_batches(settings, 2)
-    only_segment(settings).chmod(0)
-
-    log = open_log(settings)
-
-    assert log.stats().quarantined_segments == 1
-    assert list(log.pending()) == []
 
 
 def test_segment_shorter_than_its_header_is_removed_as_torn(make_settings, open_log):
