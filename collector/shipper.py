@@ -4,7 +4,8 @@
 OTLP/gRPC request (gzip) carrying the batch identity — ``parallax-node-id``,
 ``parallax-buffer-id`` and ``parallax-batch-seq`` (docs/wire-contract.md) — so that the
 backend stores a retried batch once. A batch is acknowledged in the buffer only after
-the backend answered OK, which it does only after committing it.
+the backend answered OK, which it does only after committing it; acknowledgements
+delivered at about the same time share one durable ledger write.
 
 Failures (collector.retry): retryable ones are retried with exponential backoff and
 full jitter, honouring RetryInfo, without a give-up deadline; permanent ones go to the
@@ -104,6 +105,9 @@ class Shipper:
         self._draining = threading.Event()
         self._dispatch_lock = threading.Lock()
         self._cursor = 0
+        self._ack_lock = threading.Lock()
+        self._unacknowledged: list[int] = []
+        self._acknowledging = False
         self._bandwidth = BandwidthLimit(options.bandwidth_bytes_per_s, self._stop)
         self._errors = RateLimitedLog(log)
         self._metadata = [
@@ -214,8 +218,21 @@ class Shipper:
         self._ack(batch.seq)
 
     def _ack(self, seq: int) -> None:
-        with contextlib.suppress(UnknownSequenceError):  # dropped by the size bound meanwhile
-            self._buffer.ack(seq)
+        """Acknowledge in groups: one durable ledger write (two fsyncs) for all the batches
+        delivered meanwhile. The worker that finds no write under way does the writing."""
+        with self._ack_lock:
+            self._unacknowledged.append(seq)
+            if self._acknowledging:
+                return
+            self._acknowledging = True
+        while True:
+            with self._ack_lock:
+                seqs, self._unacknowledged = self._unacknowledged, []
+                if not seqs:
+                    self._acknowledging = False
+                    return
+            with contextlib.suppress(UnknownSequenceError):
+                self._buffer.ack_many(seqs)
 
     def _count(self, **increments: int) -> None:
         with self._counters_lock:
