@@ -20,8 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from collector.buffer import BatchTooLargeError
 from collector.intake import Intake
 from collector.tagging import Tagger
-
-SERVICE_NAME = "opentelemetry.proto.collector.trace.v1.TraceService"
+from parallax.otlp_grpc import trace_export_handler
 
 
 class Receiver:
@@ -33,16 +32,7 @@ class Receiver:
         self.invalid_requests = 0
 
     def handler(self) -> grpc.GenericRpcHandler:
-        return grpc.method_handlers_generic_handler(
-            SERVICE_NAME,
-            {
-                "Export": grpc.unary_unary_rpc_method_handler(
-                    self.export,
-                    request_deserializer=None,
-                    response_serializer=ExportTraceServiceResponse.SerializeToString,
-                )
-            },
-        )
+        return trace_export_handler(self.export)
 
     async def export(
         self, data: bytes, context: grpc.aio.ServicerContext

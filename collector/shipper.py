@@ -31,9 +31,9 @@ from collector.buffer.stats import BufferedBatch
 from collector.deadletter import DeadLetterFile
 from collector.retry import Backoff, classify
 from parallax.conventions import BATCH_SEQUENCE_HEADER, BUFFER_ID_HEADER, NODE_ID_HEADER
+from parallax.otlp_grpc import EXPORT_METHOD
 
 log = logging.getLogger("parallax.collector")
-EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 IDLE_POLL_S = 0.5
 
 

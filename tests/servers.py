@@ -15,8 +15,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from parallax.config import StoreSettings
 from parallax.conventions import BATCH_SEQUENCE_HEADER, NODE_ID_HEADER
-
-EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+from parallax.otlp_grpc import EXPORT_METHOD
 
 
 class OtlpClient:

@@ -25,13 +25,13 @@ from grpc_status import rpc_status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from parallax.conventions import BATCH_SEQUENCE_HEADER, BUFFER_ID_HEADER, NODE_ID_HEADER
+from parallax.otlp_grpc import trace_export_handler
 from store.ingest import convert
 from store.ingest.ledger import BatchId
 from store.ingest.pipeline import IngestPipeline, QueueFull, ShuttingDown
 
 log = logging.getLogger("parallax.ingest")
 
-SERVICE_NAME = "opentelemetry.proto.collector.trace.v1.TraceService"
 MAX_ID_LENGTH = 256
 DEFAULT_WAIT_S = 60.0
 
@@ -68,16 +68,7 @@ class TraceService:
         self.pipeline = pipeline
 
     def handler(self) -> grpc.GenericRpcHandler:
-        return grpc.method_handlers_generic_handler(
-            SERVICE_NAME,
-            {
-                "Export": grpc.unary_unary_rpc_method_handler(
-                    self.export,
-                    request_deserializer=None,
-                    response_serializer=ExportTraceServiceResponse.SerializeToString,
-                )
-            },
-        )
+        return trace_export_handler(self.export)
 
     async def export(
         self, data: bytes, context: grpc.aio.ServicerContext
