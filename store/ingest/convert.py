@@ -13,6 +13,8 @@ the valid spans of the same request are kept.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,12 +119,14 @@ class Converted:
     """The valid spans of several requests as one table (STAGING_SCHEMA).
 
     ``request_of_row[i]`` is the index of the request row i came from; ``outcomes`` has
-    one entry per request, in the order given.
+    one entry per request, in the order given; ``resources`` maps each resource id the
+    spans carry to the resource's attributes as text.
     """
 
     table: pa.Table
     request_of_row: np.ndarray
     outcomes: list[Outcome]
+    resources: dict[int, list[tuple[str, str | None]]] = field(default_factory=dict)
 
 
 def parse(data: bytes) -> LeanRequest:
@@ -161,7 +165,8 @@ def convert(incoming: list[Incoming]) -> Converted:
         outcome.accepted = int(count)
     if problems:
         table = table.filter(pa.array(keep))
-    return Converted(table, layout.request[keep], outcomes)
+    resources = {r.resource_id: r.text for r in layout.resources}
+    return Converted(table, layout.request[keep], outcomes, resources)
 
 
 class _Resource:
@@ -175,6 +180,14 @@ class _Resource:
             value = anyvalue.from_message(kv.value)
             self.values[kv.key] = value
             self.text.append((kv.key, anyvalue.as_text(value)))
+        self.resource_id = resource_id(self.text)
+
+
+def resource_id(attributes: list[tuple[str, str | None]]) -> int:
+    """A stable signed 64-bit id of a resource: a hash of its sorted attributes as text."""
+    canonical = json.dumps(sorted(attributes, key=lambda kv: kv[0]), ensure_ascii=False)
+    digest = hashlib.blake2b(canonical.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 @dataclass
@@ -248,8 +261,8 @@ def _convert_spans(spans: list[Any], layout: _Layout) -> tuple[pa.Table, dict[in
         data[promoted.column] = _with_resource_fallback(column, promoted, layout, problems)
     data["node_id"] = _with_batch_node(data["node_id"], layout)
     data["attributes"] = builder.remaining()
-    data["resource_attributes"] = _per_span(
-        [r.text for r in layout.resources], columns.TEXT_MAP, layout.resource
+    data["resource_id"] = _per_span(
+        [r.resource_id for r in layout.resources], pa.int64(), layout.resource
     )
     data["scope_name"] = _per_span(
         [s.name or None for s in layout.scopes], pa.string(), layout.scope
@@ -391,7 +404,7 @@ _SPAN_SCHEMA = pa.schema(
         ("status_message", pa.string()),
         *[(p.column, p.arrow_type) for p in PROMOTED],
         ("attributes", columns.TEXT_MAP),
-        ("resource_attributes", columns.TEXT_MAP),
+        ("resource_id", pa.int64()),
         ("scope_name", pa.string()),
         ("scope_version", pa.string()),
         ("events", _EVENTS),

@@ -36,7 +36,7 @@ SELECT
     confidence,
     cold_start,
     attributes,
-    resource_attributes,
+    resource_id,
     scope_name,
     scope_version,
     events,

@@ -24,6 +24,7 @@ from store.ingest.ledger import BatchId, BatchLedger
 log = logging.getLogger("parallax.ingest")
 
 INSERT_SPANS = (Path(__file__).parent / "insert_spans.sql").read_text(encoding="utf-8")
+MAX_REMEMBERED_RESOURCES = 100_000
 
 
 @dataclass
@@ -40,6 +41,7 @@ class LakeWriter:
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
         self.ledger = BatchLedger(self._committed_sequences)
+        self._known_resources: set[int] = set()  # ids certainly in the resources table
 
     def write(self, converted: Converted, batch_ids: list[BatchId | None]) -> list[Written]:
         """Commit the group; raises (after rolling back) when the lake refuses it."""
@@ -57,9 +59,17 @@ class LakeWriter:
             for batch_id, result in zip(batch_ids, results, strict=True)
             if batch_id is not None and not result.duplicate
         ]
-        self._commit(table, new_batches)
+        resources = {
+            rid: attrs
+            for rid, attrs in converted.resources.items()
+            if rid not in self._known_resources
+        }
+        self._commit(table, new_batches, resources)
         for batch_id, _ in new_batches:
             self.ledger.record(batch_id)
+        if len(self._known_resources) > MAX_REMEMBERED_RESOURCES:
+            self._known_resources.clear()  # bounded memory: unknown ids are only re-checked
+        self._known_resources.update(resources)
         return results
 
     def _without_duplicates(self, converted: Converted, results: list[Written]) -> pa.Table:
@@ -69,7 +79,12 @@ class LakeWriter:
         keep = ~np.isin(converted.request_of_row, duplicates)
         return converted.table.filter(pa.array(keep))
 
-    def _commit(self, table: pa.Table, batches: list[tuple[BatchId, Outcome]]) -> None:
+    def _commit(
+        self,
+        table: pa.Table,
+        batches: list[tuple[BatchId, Outcome]],
+        resources: dict[int, list[tuple[str, str | None]]],
+    ) -> None:
         if table.num_rows == 0 and not batches:
             return
         con = self.con
@@ -79,6 +94,8 @@ class LakeWriter:
                 con.register("staged_spans", table)
                 con.execute(INSERT_SPANS)
                 con.unregister("staged_spans")
+            if resources:
+                self._insert_new_resources(resources)
             if batches:
                 # One INSERT for the whole group: each statement would write its own file.
                 ledger_rows = pa.table(
@@ -100,6 +117,20 @@ class LakeWriter:
         except Exception:
             con.execute("ROLLBACK")
             raise
+
+    def _insert_new_resources(self, resources: dict[int, list[tuple[str, str | None]]]) -> None:
+        staged = pa.table(
+            {
+                "resource_id": pa.array(list(resources), pa.int64()),
+                "attributes": pa.array(list(resources.values()), pa.map_(pa.string(), pa.string())),
+            }
+        )
+        self.con.register("staged_resources", staged)
+        self.con.execute(
+            "INSERT INTO resources SELECT resource_id, attributes, now() FROM staged_resources "
+            "WHERE resource_id NOT IN (SELECT resource_id FROM resources)"
+        )
+        self.con.unregister("staged_resources")
 
     def write_stats(self, row: dict) -> None:
         columns = list(row)

@@ -56,10 +56,20 @@ def test_span_attribute_wins_over_resource_attribute_and_resource_fills_gaps():
         [with_tier, without_tier],
         resource={conv.HOST_ID: "node-b", conv.HARDWARE_TIER: "device", conv.SERVICE_NAME: "app"},
     )
-    first, second = rows(convert_one(request))
+    converted = convert_one(request)
+    first, second = rows(converted)
     assert (first["hardware_tier"], second["hardware_tier"]) == ("cloud", "device")
     assert first["service_name"] == second["service_name"] == "app"
-    assert dict(first["resource_attributes"])[conv.HARDWARE_TIER] == "device"
+    assert first["resource_id"] == second["resource_id"]
+    assert dict(converted.resources[first["resource_id"]])[conv.HARDWARE_TIER] == "device"
+
+
+def test_the_resource_id_is_the_same_for_the_same_attributes_in_any_order():
+    one = export_request([inference_span()], resource={conv.HOST_ID: "a", conv.SERVICE_NAME: "s"})
+    other = export_request([inference_span()], resource={conv.SERVICE_NAME: "s", conv.HOST_ID: "a"})
+    third = export_request([inference_span()], resource={conv.HOST_ID: "b", conv.SERVICE_NAME: "s"})
+    ids = [rows(convert_one(r))[0]["resource_id"] for r in (one, other, third)]
+    assert ids[0] == ids[1] != ids[2]
 
 
 def test_batch_node_id_replaces_host_id_and_sequence_is_recorded():

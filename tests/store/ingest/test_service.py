@@ -64,6 +64,18 @@ def test_spans_from_the_stock_opentelemetry_sdk_are_queryable_with_promoted_colu
     ]
 
 
+def test_resource_attributes_are_stored_once_per_resource(client, store_settings):
+    resource = {conv.HOST_ID: "edge-9", conv.SERVICE_NAME: "app", "process.pid": 42}
+    for _ in range(3):
+        client.export(export_request([inference_span(), inference_span()], resource=resource))
+    assert lake_rows(store_settings, "SELECT count(*) FROM resources") == [(1,)]
+    [(attributes,)] = lake_rows(
+        store_settings,
+        "SELECT DISTINCT r.attributes FROM spans JOIN resource_attributes r USING (resource_id)",
+    )
+    assert attributes == {conv.HOST_ID: "edge-9", conv.SERVICE_NAME: "app", "process.pid": "42"}
+
+
 def test_the_same_batch_sent_twice_is_stored_once(client, store_settings):
     request = export_request([inference_span() for _ in range(3)])
     client.export(request, node_id="edge-1", seq=7)
