@@ -190,3 +190,20 @@ def test_spans_the_backend_rejects_through_partial_success_are_counted_not_retri
     counters = collector.shipper.counters
     assert (counters.spans_delivered, counters.spans_rejected, counters.retries) == (1, 1, 0)
     assert lake_rows(store_settings, "SELECT span_id FROM spans") == [(good.span_id.hex(),)]
+
+
+def test_shutdown_keeps_undelivered_batches_on_disk_for_the_next_start(
+    make_server, make_collector, store_settings
+):
+    from tests.servers import free_port
+
+    port = free_port()
+    first = make_collector(f"127.0.0.1:{port}", shutdown_flush_s=0.2)
+    client = OtlpClient(first.address)
+    for _ in range(3):
+        client.export(export_request([inference_span() for _ in range(10)]))
+    first.stop()  # backend unreachable: the batches stay in the buffer
+    make_server(listen=f"127.0.0.1:{port}")
+    second = make_collector(f"127.0.0.1:{port}")  # same buffer directory
+    wait_until(lambda: stored_count(store_settings) == 30)
+    wait_until(lambda: second.buffer.stats().pending_batches == 0)
