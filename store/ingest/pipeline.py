@@ -74,7 +74,8 @@ class _Job:
 
 
 class IngestPipeline:
-    """Accepts converted-on-the-way requests and resolves each one's future after commit."""
+    """Takes parsed requests, converts and commits them in groups, and resolves each
+    request's future once its commit has returned."""
 
     def __init__(
         self,
@@ -147,7 +148,20 @@ class IngestPipeline:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._stopped.set()
-        return not any(thread.is_alive() for thread in self._threads)
+        drained = not any(thread.is_alive() for thread in self._threads)
+        if drained:
+            self._refuse_leftover_jobs()
+        return drained
+
+    def _refuse_leftover_jobs(self) -> None:
+        """Jobs queued behind the writer's last group will not run: say so to their callers."""
+        while True:
+            try:
+                item = self._groups.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, _Job):
+                item.future.set_exception(ShuttingDown("the server is shutting down"))
 
     def _retry_after(self) -> float:
         """About how long the queue takes to drain at the commit rate seen so far."""
