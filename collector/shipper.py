@@ -105,6 +105,8 @@ class Shipper:
         self._draining = threading.Event()
         self._dispatch_lock = threading.Lock()
         self._cursor = 0
+        self._answers = threading.Condition()
+        self._answered = 0  # successful requests so far: wakes workers waiting to retry
         self._ack_lock = threading.Lock()
         self._unacknowledged: list[int] = []
         self._acknowledging = False
@@ -131,6 +133,8 @@ class Shipper:
         for worker in self._workers:
             worker.join(max(0.0, deadline - time.monotonic()))
         self._stop.set()
+        with self._answers:
+            self._answers.notify_all()
         self._client.close()  # cancels calls in flight: their batches stay unacknowledged
         for worker in self._workers:
             worker.join()
@@ -183,13 +187,33 @@ class Shipper:
                     failure.message,
                     batch.seq,
                 )
-                if self._stop.wait(backoff.next_delay(failure.retry_after_s)):
+                delay = backoff.next_delay(failure.retry_after_s)
+                if failure.retry_after_s is not None:  # the server asked for this pause
+                    if self._stop.wait(delay):
+                        return
+                elif self._wait_unless_backend_answers(delay):
+                    backoff.reset()  # another worker got through: the backend is back
+                if self._stop.is_set():
                     return
                 continue
             self._delivered(batch, response)
             return
 
+    def _wait_unless_backend_answers(self, delay: float) -> bool:
+        """Wait ``delay`` seconds, or less if another worker's request succeeds meanwhile
+        (after an outage every worker retries at once instead of at its own backoff).
+        True when woken by such a success."""
+        with self._answers:
+            seen = self._answered
+            self._answers.wait_for(
+                lambda: self._stop.is_set() or self._answered != seen, timeout=delay
+            )
+            return self._answered != seen
+
     def _delivered(self, batch: BufferedBatch, response: ExportTraceServiceResponse) -> None:
+        with self._answers:
+            self._answered += 1
+            self._answers.notify_all()
         rejected = response.partial_success.rejected_spans
         if rejected:
             self._errors.log(

@@ -129,6 +129,21 @@ class Converted:
     resources: dict[int, list[tuple[str, str | None]]] = field(default_factory=dict)
 
 
+def concat(parts: list[Converted]) -> Converted:
+    """Several conversions as one, as if their requests had been converted together."""
+    if len(parts) == 1:
+        return parts[0]
+    offsets = np.cumsum([0] + [len(part.outcomes) for part in parts[:-1]])
+    return Converted(
+        pa.concat_tables([part.table for part in parts]),
+        np.concatenate(
+            [part.request_of_row + offset for part, offset in zip(parts, offsets, strict=True)]
+        ),
+        [outcome for part in parts for outcome in part.outcomes],
+        {rid: attrs for part in parts for rid, attrs in part.resources.items()},
+    )
+
+
 def parse(data: bytes) -> LeanRequest:
     """Parse request bytes; raise InvalidRequest when they are not an OTLP trace export."""
     try:

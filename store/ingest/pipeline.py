@@ -65,6 +65,22 @@ class _Pending:
 
 _STOP = object()
 T = TypeVar("T")
+# Conversion runs faster per span on groups of a few thousand spans than on the whole
+# commit group at once (measured: ~137k vs ~84k spans/s at 5k vs 20k spans): the working
+# set of its NumPy arrays stays small. Commits still take the whole group.
+CONVERT_CHUNK_SPANS = 4096
+
+
+def _convert_in_chunks(incoming: list[Incoming], span_counts: list[int]) -> Converted:
+    chunks, chunk, spans = [], [], 0
+    for item, count in zip(incoming, span_counts, strict=True):
+        if chunk and spans + count > CONVERT_CHUNK_SPANS:
+            chunks.append(chunk)
+            chunk, spans = [], 0
+        chunk.append(item)
+        spans += count
+    chunks.append(chunk)
+    return convert.concat([convert.convert(part) for part in chunks])
 
 
 @dataclass
@@ -206,7 +222,7 @@ class IngestPipeline:
 
     def _convert(self, group: list[_Pending]) -> Converted | None:
         try:
-            return convert.convert([p.incoming for p in group])
+            return _convert_in_chunks([p.incoming for p in group], [p.span_count for p in group])
         except InvalidRequest:
             pass
         # One request in the group is malformed: convert one by one to find it.
@@ -217,7 +233,11 @@ class IngestPipeline:
                 self._finish(pending, error=err)
         survivors = [p for p in group if not p.future.done()]
         group[:] = survivors
-        return convert.convert([p.incoming for p in survivors]) if survivors else None
+        if not survivors:
+            return None
+        return _convert_in_chunks(
+            [p.incoming for p in survivors], [p.span_count for p in survivors]
+        )
 
     # -- writer thread ------------------------------------------------------------
 

@@ -185,3 +185,18 @@ def test_an_empty_any_value_reads_as_null():
     span.attributes.add(key=conv.OUTPUT_LABEL)  # key present, value unset
     [row] = rows(convert_one(export_request([span])))
     assert row["output_label"] is None
+
+
+def test_conversions_concatenate_as_if_converted_together():
+    requests = [
+        export_request([inference_span(), inference_span(attrs={conv.COLD_START: 1})]),
+        export_request([inference_span()], resource={conv.HOST_ID: "node-q"}),
+        export_request([inference_span(), inference_span()]),
+    ]
+    incoming = [convert.Incoming(convert.parse(r.SerializeToString())) for r in requests]
+    together = convert.convert(incoming)
+    pieces = convert.concat([convert.convert(incoming[:1]), convert.convert(incoming[1:])])
+    assert pieces.table.equals(together.table)
+    assert list(pieces.request_of_row) == list(together.request_of_row) == [0, 1, 2, 2]
+    assert [(o.accepted, o.rejected) for o in pieces.outcomes] == [(1, 1), (1, 0), (2, 0)]
+    assert pieces.resources == together.resources
