@@ -37,6 +37,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/collector.py
 
 # Regenerate protobuf/gRPC code; tests/test_generated_code.py fails when it is stale.
 proto: $(STAMP)
