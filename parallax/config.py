@@ -106,6 +106,9 @@ class ServerSettings:
     shutdown_grace_s: float = _setting(
         10.0, "On SIGTERM, seconds to let in-flight requests finish.", _positive
     )
+    fleet_policy_file: str = _setting(
+        "", "TOML file with the fleet directive for heartbeats; re-read when it changes."
+    )
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 
@@ -21,6 +22,7 @@ from parallax.aio import EventLoopThread
 from parallax.config import Settings
 from store.errors import StoreError
 from store.fleet import FleetService
+from store.fleet.policy_file import PolicyFile
 from store.ingest.pipeline import IngestPipeline
 from store.ingest.service import TraceService
 from store.ingest.writer import LakeWriter
@@ -67,7 +69,10 @@ def start_server(settings: Settings) -> RunningServer:
             server_id,
             maintenance=lambda: run_maintenance(lake.con, settings.server.snapshot_retention_s),
         )
-        fleet = FleetService(pipeline)
+        policy_file = settings.server.fleet_policy_file
+        fleet = FleetService(
+            pipeline, policy_file=PolicyFile(Path(policy_file)) if policy_file else None
+        )
         loop = EventLoopThread("grpc-aio")
         grpc_server = loop.run(_create_grpc_server(settings))
         grpc_server.add_generic_rpc_handlers((TraceService(pipeline).handler(), fleet.handler()))

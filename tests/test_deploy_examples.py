@@ -11,3 +11,9 @@ def test_the_example_collector_configuration_is_valid(repo_root):
     settings = load_settings(repo_root / "deploy" / "collector.toml", env={})
     assert settings.collector.hardware_tier == "device"
     assert settings.collector.backend
+
+
+def test_the_example_fleet_policy_is_valid(repo_root):
+    from store.fleet.policy_file import load_policy
+
+    assert load_policy(repo_root / "deploy" / "fleet-policy.toml").sampling_ratio == 1.0

@@ -26,6 +26,7 @@ import grpc
 from parallax.proto.fleet.v1 import fleet_pb2, fleet_pb2_grpc
 from store.fleet.heartbeats import Heartbeat, InvalidHeartbeat, record_heartbeats, validate
 from store.fleet.policy import FleetPolicy
+from store.fleet.policy_file import PolicyFile
 from store.ingest.pipeline import IngestPipeline, ShuttingDown
 
 log = logging.getLogger("parallax.fleet")
@@ -37,12 +38,20 @@ DEFAULT_WAIT_S = 30.0
 class FleetService(fleet_pb2_grpc.FleetServicer):
     """Handles Fleet/Heartbeat; holds the fleet policy the directives come from."""
 
-    def __init__(self, pipeline: IngestPipeline, policy: FleetPolicy | None = None) -> None:
-        self._policy = policy or FleetPolicy()
+    def __init__(
+        self,
+        pipeline: IngestPipeline,
+        policy: FleetPolicy | None = None,
+        policy_file: PolicyFile | None = None,
+    ) -> None:
+        self._policy = policy or (policy_file.current() if policy_file else FleetPolicy())
+        self._policy_file = policy_file
         self._recorder = _GroupRecorder(pipeline)
 
     @property
     def policy(self) -> FleetPolicy:
+        if self._policy_file is not None:
+            self._policy = self._policy_file.current()
         return self._policy
 
     def set_policy(self, policy: FleetPolicy) -> None:
@@ -50,6 +59,7 @@ class FleetService(fleet_pb2_grpc.FleetServicer):
         if not isinstance(policy, FleetPolicy):
             raise TypeError(f"expected a FleetPolicy, got {type(policy).__name__}")
         self._policy = policy  # one reference swap: the event loop sees old or new, whole
+        self._policy_file = None  # set explicitly: the file no longer governs
         log.info("fleet policy is now %s", policy)
 
     def handler(self) -> grpc.GenericRpcHandler:
@@ -86,7 +96,7 @@ class FleetService(fleet_pb2_grpc.FleetServicer):
             await context.abort(
                 grpc.StatusCode.UNAVAILABLE, f"could not record the heartbeat: {err}"
             )
-        response = self._policy.directive()
+        response = self.policy.directive()
         response.server_receive_time_unix_nano = received_ns
         response.server_send_time_unix_nano = time.time_ns()
         return response
