@@ -7,14 +7,15 @@ id, so its sequences never collide with the old ones. The durable record is the
 This class is its in-memory index for the single writer: per (node, buffer) stream,
 committed sequences as sorted, disjoint intervals. A collector sends increasing
 sequences, so a stream's history collapses to a handful of intervals (gaps appear only
-where a collector dropped data), however many batches it has sent. A stream's intervals
-are loaded from the lake the first time it is seen.
+where a collector dropped data), however many batches it has sent. At start-up the
+writer loads every stream's intervals with one query (DuckDB computes the intervals),
+so a fleet reconnecting after a server restart costs no per-node lookups.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import NamedTuple
 
 
@@ -50,6 +51,15 @@ class SequenceSet:
     def interval_count(self) -> int:
         return len(self._starts)
 
+    def add_interval(self, start: int, end: int) -> None:
+        """Add every value from start to end (inclusive); intervals must arrive in order
+        and must not overlap what is already there (as a bulk load provides them)."""
+        if self._ends and start <= self._ends[-1] + 1:
+            self._ends[-1] = max(self._ends[-1], end)
+        else:
+            self._starts.append(start)
+            self._ends.append(end)
+
     def add(self, value: int) -> None:
         if value in self:
             return
@@ -69,20 +79,22 @@ class SequenceSet:
 
 
 class BatchLedger:
-    """Committed batch ids per stream, loaded lazily with ``load_stream((node, buffer))``."""
+    """Committed batch ids per (node, buffer) stream."""
 
-    def __init__(self, load_stream: Callable[[tuple[str, str]], Iterable[int]]) -> None:
-        self._load_stream = load_stream
+    def __init__(self, intervals: Iterable[tuple[str, str, int, int]] = ()) -> None:
+        """``intervals``: (node id, buffer id, first seq, last seq), sorted by stream and seq."""
         self._streams: dict[tuple[str, str], SequenceSet] = {}
+        for node_id, buffer_id, first, last in intervals:
+            self._streams.setdefault((node_id, buffer_id), SequenceSet()).add_interval(first, last)
+
+    @property
+    def stream_count(self) -> int:
+        return len(self._streams)
 
     def is_committed(self, batch: BatchId) -> bool:
-        return batch.seq in self._stream(batch.stream)
+        sequences = self._streams.get(batch.stream)
+        return sequences is not None and batch.seq in sequences
 
     def record(self, batch: BatchId) -> None:
         """Remember a batch whose transaction has committed."""
-        self._stream(batch.stream).add(batch.seq)
-
-    def _stream(self, stream: tuple[str, str]) -> SequenceSet:
-        if stream not in self._streams:
-            self._streams[stream] = SequenceSet(self._load_stream(stream))
-        return self._streams[stream]
+        self._streams.setdefault(batch.stream, SequenceSet()).add(batch.seq)

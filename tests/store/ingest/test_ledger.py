@@ -28,17 +28,33 @@ def test_consecutive_sequences_collapse_into_one_interval():
     assert sequences.interval_count == 1
 
 
-def test_ledger_loads_a_stream_once_and_then_remembers_new_commits():
-    loads = []
-
-    def load(stream):
-        loads.append(stream)
-        return [1, 2, 3] if stream == ("a", "buf-1") else []
-
-    ledger = BatchLedger(load)
+def test_the_ledger_starts_from_intervals_and_remembers_new_commits():
+    ledger = BatchLedger([("a", "buf-1", 1, 3), ("a", "buf-1", 7, 7), ("b", "", 1, 1)])
     assert ledger.is_committed(BatchId("a", "buf-1", 2))
-    assert not ledger.is_committed(BatchId("a", "buf-1", 4))
-    ledger.record(BatchId("a", "buf-1", 4))
-    assert ledger.is_committed(BatchId("a", "buf-1", 4))
+    assert not ledger.is_committed(BatchId("a", "buf-1", 5))
+    assert ledger.is_committed(BatchId("a", "buf-1", 7))
+    ledger.record(BatchId("a", "buf-1", 5))
+    assert ledger.is_committed(BatchId("a", "buf-1", 5))
     assert not ledger.is_committed(BatchId("a", "buf-2", 2)), "a new buffer starts afresh"
-    assert loads == [("a", "buf-1"), ("a", "buf-2")]
+    assert ledger.stream_count == 2
+
+
+def test_the_writer_rebuilds_the_ledger_from_the_lake_as_intervals(store_settings):
+    from store.ingest.writer import LakeWriter
+    from store.lake import open_writer
+
+    with open_writer(store_settings) as lake:
+        lake.con.execute(
+            "INSERT INTO ingested_batches VALUES "
+            "('n', 1, 1, 0, now(), 'b'), ('n', 2, 1, 0, now(), 'b'), ('n', 3, 1, 0, now(), 'b'), "
+            "('n', 9, 1, 0, now(), 'b'), ('n', 3, 1, 0, now(), 'b'), ('m', 4, 1, 0, now(), NULL)"
+        )
+        writer = LakeWriter(lake.con)
+        assert writer._committed_intervals() == [
+            ("m", "", 4, 4),
+            ("n", "b", 1, 3),
+            ("n", "b", 9, 9),
+        ]
+        assert writer.ledger.is_committed(BatchId("n", "b", 2))
+        assert not writer.ledger.is_committed(BatchId("n", "b", 5))
+        assert writer.ledger.is_committed(BatchId("m", "", 4))
