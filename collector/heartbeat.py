@@ -36,6 +36,7 @@ from types import MappingProxyType
 import grpc
 
 from parallax.proto.fleet.v1 import fleet_pb2, fleet_pb2_grpc
+from parallax.versions import version_key
 
 log = logging.getLogger("parallax.collector.heartbeat")
 
@@ -106,18 +107,6 @@ class Directive:
             if model.model_name in self.min_versions
             and version_key(model.model_version) < version_key(self.min_versions[model.model_name])
         ]
-
-
-def version_key(version: str) -> tuple[tuple[int, int, str], ...]:
-    """Sort key of a dotted version, as fleet.proto defines the order.
-
-    Parts split on "."; two numeric parts compare as numbers, otherwise as text, a
-    number being lower than text; a missing part is lowest ("2.9" < "2.10" < "2.10.0").
-    """
-    return tuple(
-        (0, int(part), "") if part.isascii() and part.isdigit() else (1, 0, part)
-        for part in version.split(".")
-    )
 
 
 def clock_sample(t0: int, t1: int, t2: int, t3: int) -> ClockSample:

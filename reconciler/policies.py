@@ -1,0 +1,398 @@
+"""Per-feature reconciliation policies, read from a TOML file (see docs/policies.md).
+
+A policy says, for one product feature, how two answers to the same input are compared
+(``comparator`` and its thresholds), which spans are compared (``window_s``), when a
+variant pair has enough shared inputs to be judged (``min_shared_inputs``), which answer
+is canonical (``resolution``) and how far behind the newest version a node may be
+(``max_versions_behind``, ``max_days_behind``).
+
+File layout::
+
+    [defaults]                      # optional; fills every key a feature omits
+    tolerance = 0.02
+    [features.fraud-scoring]        # one table per feature
+    comparator = "label"
+    resolution = "reference"
+    reference_variant = "fraud-gbm 2.3 fp32 cloud"
+
+A value resolves as: built-in default < ``[defaults]`` < ``[features.<name>]``; a feature
+without a table gets the defaults. The whole file is checked when it is loaded: an unknown
+table or key, a value of the wrong type or out of range, ``resolution = "reference"``
+without ``reference_variant``, or a key that does not apply to the feature's comparator or
+resolution (e.g. ``topk_min_overlap`` on a ``label`` feature) raises :class:`PolicyError`
+naming the file, the feature, the key and the reason. In ``[defaults]`` such keys are
+allowed: they apply to the features where they are relevant.
+
+This module also defines what the resolutions rely on: :class:`Variant` and its text form,
+:func:`version_key` (the order of versions) and :func:`precision_rank` (the order of
+quantizations), with the tie-breaking of :func:`rank_by_precision` and
+:func:`rank_by_version`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from parallax.conventions import HardwareTier, Quantization, parse_quantization, parse_tier
+from parallax.versions import version_key
+from reconciler.errors import DEFAULTS_LOCATION, PolicyError
+
+# --- Variants and their order -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way a model is served: (model, version, quantization, hardware tier[, accelerator]).
+
+    The text form is the parts separated by single spaces, accelerator last and only when
+    given: ``"fraud-gbm 2.3 int8 device"``, ``"fraud-gbm 2.3 int8 device npu"``. No part
+    may be empty (the accelerator may be) or contain white space.
+    """
+
+    model: str
+    version: str
+    quantization: Quantization
+    tier: HardwareTier
+    accelerator: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("model", "version", "accelerator"):
+            value = getattr(self, name)
+            if (not value and name != "accelerator") or any(c.isspace() for c in value):
+                raise ValueError(f"{name}: must be non-empty text without spaces (got {value!r})")
+        object.__setattr__(self, "quantization", Quantization(self.quantization))
+        object.__setattr__(self, "tier", HardwareTier(self.tier))
+
+    def __str__(self) -> str:
+        parts = [self.model, self.version, str(self.quantization), str(self.tier)]
+        return " ".join([*parts, self.accelerator] if self.accelerator else parts)
+
+    @classmethod
+    def parse(cls, text: str) -> Variant:
+        """The Variant a text form names; raise ValueError saying what is wrong.
+
+        Spellings of quantization and tier are those :mod:`parallax.conventions` accepts
+        (``FP16``, ``float16``, ``NEAR_EDGE``); ``str()`` of the result is the canonical form.
+        """
+        parts = text.split()
+        if len(parts) not in (4, 5):
+            raise ValueError(
+                "must be 'MODEL VERSION QUANTIZATION TIER [ACCELERATOR]', "
+                f"e.g. 'fraud-gbm 2.3 fp32 cloud' (got {text!r})"
+            )
+        model, version, quant_text, tier_text = parts[:4]
+        quantization = parse_quantization(quant_text)
+        if quantization is None:
+            choices = ", ".join(q.value for q in Quantization)
+            raise ValueError(f"unknown quantization {quant_text!r} (expected one of {choices})")
+        tier = parse_tier(tier_text)
+        if tier is None:
+            choices = ", ".join(t.value for t in HardwareTier)
+            raise ValueError(f"unknown hardware tier {tier_text!r} (expected one of {choices})")
+        return cls(model, version, quantization, tier, parts[4] if len(parts) == 5 else "")
+
+    def matches(self, other: Variant) -> bool:
+        """Whether ``other`` is this variant; an empty accelerator here matches any."""
+        if self.accelerator and self.accelerator != other.accelerator:
+            return False
+        return dataclasses.replace(other, accelerator="") == dataclasses.replace(
+            self, accelerator=""
+        )
+
+
+_PRECISION_RANK = {
+    Quantization.FP32: 0,
+    Quantization.BF16: 1,
+    Quantization.FP16: 1,
+    Quantization.INT8: 2,
+    Quantization.INT4: 3,
+    Quantization.OTHER: 4,
+}
+
+
+def precision_rank(quantization: Quantization) -> int:
+    """0 for the most precise: fp32 (0) > bf16 = fp16 (1) > int8 (2) > int4 (3) > other (4)."""
+    return _PRECISION_RANK[Quantization(quantization)]
+
+
+def rank_by_precision(variants: Iterable[Variant]) -> list[Variant]:
+    """The variants, most precise first (``highest_precision``; majority's tie-break).
+
+    Ties (same precision rank, e.g. bf16 and fp16, or two fp32 variants) go to the newest
+    version (:func:`version_key`), then to the smallest text form (plain string order).
+    """
+    ordered = sorted(set(variants), key=str)
+    ordered.sort(key=lambda v: version_key(v.version), reverse=True)  # stable: keeps text order
+    ordered.sort(key=lambda v: precision_rank(v.quantization))
+    return ordered
+
+
+def rank_by_version(variants: Iterable[Variant]) -> list[Variant]:
+    """The variants, newest version first (``newest``).
+
+    Ties (same version under :func:`version_key`, e.g. fp32 and int8 builds of 2.3) go to
+    the most precise (:func:`precision_rank`), then to the smallest text form.
+    """
+    ordered = sorted(set(variants), key=str)
+    ordered.sort(key=lambda v: precision_rank(v.quantization))
+    ordered.sort(key=lambda v: version_key(v.version), reverse=True)
+    return ordered
+
+
+# --- Policies ---------------------------------------------------------------------------
+
+
+class Comparator(StrEnum):
+    """How two outputs for the same input are compared."""
+
+    LABEL = "label"  # parallax.output.label, equal text
+    SCORE = "score"  # parallax.output.score, |a - b| <= tolerance
+    TOPK = "topk"  # parallax.output.topk, overlap fraction >= topk_min_overlap
+    DIGEST = "digest"  # parallax.output.digest, equal hash
+
+
+class Resolution(StrEnum):
+    """Which answer to an input is canonical."""
+
+    REFERENCE = "reference"
+    NEWEST = "newest"
+    HIGHEST_PRECISION = "highest_precision"
+    MAJORITY = "majority"
+
+
+@dataclass(frozen=True)
+class FeaturePolicy:
+    """The policy of one feature, every key resolved (docs/policies.md explains each)."""
+
+    feature: str
+    comparator: Comparator
+    tolerance: float
+    topk_min_overlap: float
+    max_disagreement_rate: float
+    window_s: float
+    min_shared_inputs: int
+    resolution: Resolution
+    reference_variant: Variant | None
+    reference_fallback: Resolution | None
+    max_versions_behind: int
+    max_days_behind: float
+
+    @property
+    def disagreement_rate_tolerance(self) -> float:
+        """Largest share of shared inputs on which two variants may disagree and still pass.
+
+        ``tolerance`` for label, topk and digest; ``max_disagreement_rate`` for score,
+        whose ``tolerance`` is the largest |Δscore| that still counts as agreement.
+        """
+        if self.comparator is Comparator.SCORE:
+            return self.max_disagreement_rate
+        return self.tolerance
+
+
+@dataclass(frozen=True)
+class _Key:
+    kind: type
+    check: Callable[[Any], str | None] | None = None
+    applies: tuple[str, str] | None = None  # (key, value) the key is only meaningful with
+
+
+def _at_least(low: float) -> Callable[[Any], str | None]:
+    return lambda v: None if v >= low else f"must be at least {low}"
+
+
+def _ratio(value: float) -> str | None:
+    return None if 0 < value <= 1 else "must be greater than 0 and at most 1"
+
+
+def _rate(value: float) -> str | None:
+    return None if 0 <= value <= 1 else "must be between 0 and 1"
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else "must be greater than 0"
+
+
+def _one_of(*choices: str) -> Callable[[str], str | None]:
+    return lambda v: None if v in choices else f"must be one of {', '.join(choices)}"
+
+
+_FALLBACKS = ("highest_precision", "newest", "majority", "none")
+
+KEYS: Mapping[str, _Key] = MappingProxyType(
+    {
+        "comparator": _Key(str, _one_of(*Comparator)),
+        "tolerance": _Key(float, _at_least(0)),
+        "topk_min_overlap": _Key(float, _ratio, ("comparator", "topk")),
+        "max_disagreement_rate": _Key(float, _rate, ("comparator", "score")),
+        "window_s": _Key(float, _positive),
+        "min_shared_inputs": _Key(int, _at_least(1)),
+        "resolution": _Key(str, _one_of(*Resolution)),
+        "reference_variant": _Key(str, None, ("resolution", "reference")),
+        "reference_fallback": _Key(str, _one_of(*_FALLBACKS), ("resolution", "reference")),
+        "max_versions_behind": _Key(int, _at_least(0)),
+        "max_days_behind": _Key(float, _at_least(0)),
+    }
+)
+"""Every key a ``[defaults]`` or ``[features.<name>]`` table may hold."""
+
+BUILTIN_DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {
+        "comparator": "label",
+        "tolerance": 0.02,
+        "topk_min_overlap": 0.8,
+        "max_disagreement_rate": 0.02,
+        "window_s": 3600.0,
+        "min_shared_inputs": 30,
+        "resolution": "majority",
+        "reference_fallback": "highest_precision",
+        "max_versions_behind": 1,
+        "max_days_behind": 30.0,
+    }
+)
+"""The value of every key neither ``[defaults]`` nor the feature sets (none for
+``reference_variant``, which has no default)."""
+
+_BUILTIN = "built-in default"
+_OWN = "the feature's own table"
+
+
+@dataclass(frozen=True)
+class Policies:
+    """Every feature's policy from one file; :meth:`for_feature` is the way to read them."""
+
+    source: str
+    defaults: FeaturePolicy
+    features: Mapping[str, FeaturePolicy]
+
+    def for_feature(self, name: str) -> FeaturePolicy:
+        """The policy of ``name``: its own table resolved over the defaults, or the defaults."""
+        policy = self.features.get(name)
+        return policy if policy is not None else dataclasses.replace(self.defaults, feature=name)
+
+
+def load_policies(path: str | Path) -> Policies:
+    """Read and check a policies file; raise PolicyError naming file, feature, key and reason."""
+    source = str(path)
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise PolicyError(source, "", "", "policies file not found") from err
+    except tomllib.TOMLDecodeError as err:
+        raise PolicyError(source, "", "", f"not valid TOML: {err}") from err
+    return policies_from_mapping(data, source)
+
+
+def builtin_policies() -> Policies:
+    """The policies in force when no file is configured: every feature gets the built-ins."""
+    return policies_from_mapping({}, _BUILTIN)
+
+
+def policies_from_mapping(data: Mapping[str, Any], source: str) -> Policies:
+    """Check parsed TOML ``data``; ``source`` names it in errors (usually the file path)."""
+    for table in data:
+        if table not in ("defaults", "features"):
+            raise PolicyError(source, "", table, "unknown table (known: defaults, features)")
+    defaults_raw = _table(data, "defaults", source, DEFAULTS_LOCATION)
+    features_raw = _table(data, "features", source, "")
+    layered = {key: (value, _BUILTIN) for key, value in BUILTIN_DEFAULTS.items()}
+    layered |= _checked(defaults_raw, source, DEFAULTS_LOCATION)
+    defaults = _resolve(layered, source, DEFAULTS_LOCATION, "")
+    features = {}
+    for name, table in features_raw.items():
+        if not isinstance(table, dict):
+            raise PolicyError(source, name, "", "must be a table ([features.<name>])")
+        own = _checked(table, source, name)
+        features[name] = _resolve(layered | own, source, name, name)
+    return Policies(source, defaults, MappingProxyType(features))
+
+
+def _table(data: Mapping[str, Any], name: str, source: str, feature: str) -> dict[str, Any]:
+    table = data.get(name, {})
+    if not isinstance(table, dict):
+        raise PolicyError(source, feature, name if not feature else "", "must be a table")
+    return table
+
+
+def _checked(table: Mapping[str, Any], source: str, feature: str) -> dict[str, tuple[Any, str]]:
+    """Each key of one table checked on its own: known, of its type, in its range.
+
+    Values come back with their origin: ``[defaults]`` or the feature's own table.
+    """
+    where = DEFAULTS_LOCATION if feature == DEFAULTS_LOCATION else _OWN
+    out = {}
+    for key, value in table.items():
+        spec = KEYS.get(key)
+        if spec is None:
+            known = ", ".join(KEYS)
+            raise PolicyError(source, feature, key, f"unknown key (known: {known})")
+        if spec.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, spec.kind) or isinstance(value, bool):
+            got = f"{type(value).__name__} {value!r}"
+            raise PolicyError(source, feature, key, f"expected {spec.kind.__name__}, got {got}")
+        problem = spec.check(value) if spec.check else None
+        if problem:
+            raise PolicyError(source, feature, key, f"{problem} (got {value!r})")
+        out[key] = (value, where)
+    return out
+
+
+def _resolve(
+    layered: Mapping[str, tuple[Any, str]], source: str, feature: str, name: str
+) -> FeaturePolicy:
+    """Cross-key checks on the merged values, then the FeaturePolicy.
+
+    A comparator- or resolution-specific key is checked against the merged comparator or
+    resolution (which may come from ``[defaults]``), and only where the feature set it.
+    """
+
+    def fail(key: str, reason: str) -> PolicyError:
+        origin = layered[key][1] if key in layered else ""
+        note = f" (set in {origin})" if origin in (DEFAULTS_LOCATION, _BUILTIN) else ""
+        return PolicyError(source, feature, key, reason + note)
+
+    value = {key: v for key, (v, _) in layered.items()}
+    if feature != DEFAULTS_LOCATION:
+        for key, (_, origin) in layered.items():
+            applies = KEYS[key].applies
+            if origin == _OWN and applies and value[applies[0]] != applies[1]:
+                actual = value[applies[0]]
+                raise fail(key, f"applies only to {applies[0]} {applies[1]!r}, not {actual!r}")
+    comparator = Comparator(value["comparator"])
+    if comparator is not Comparator.SCORE and value["tolerance"] > 1:
+        raise fail(
+            "tolerance",
+            f"is a disagreement rate for comparator {comparator.value!r}: must be between 0 "
+            f"and 1 (got {value['tolerance']!r})",
+        )
+    resolution = Resolution(value["resolution"])
+    reference = None
+    if "reference_variant" in value:
+        try:
+            reference = Variant.parse(value["reference_variant"])
+        except ValueError as err:
+            raise fail("reference_variant", str(err)) from err
+    if resolution is Resolution.REFERENCE and reference is None:
+        raise fail("reference_variant", "required when resolution is 'reference'")
+    fallback = value["reference_fallback"]
+    return FeaturePolicy(
+        feature=name,
+        comparator=comparator,
+        tolerance=value["tolerance"],
+        topk_min_overlap=value["topk_min_overlap"],
+        max_disagreement_rate=value["max_disagreement_rate"],
+        window_s=value["window_s"],
+        min_shared_inputs=value["min_shared_inputs"],
+        resolution=resolution,
+        reference_variant=reference,
+        reference_fallback=None if fallback == "none" else Resolution(fallback),
+        max_versions_behind=value["max_versions_behind"],
+        max_days_behind=value["max_days_behind"],
+    )
