@@ -68,6 +68,7 @@ from bench.ingest import (  # noqa: E402
     status_kib,
     thread_cpu,
     tree_cpu_s,
+    write_results,
 )
 from bench.workload import FEATURES, QUANTIZATIONS, VERSIONS  # noqa: E402
 from parallax import conventions as conv  # noqa: E402
@@ -1115,24 +1116,11 @@ def print_summary(report: dict[str, Any]) -> None:
     print("\n".join(lines), flush=True)
 
 
-def write_results(path: Path, label: str, report: dict[str, Any]) -> None:
-    """Merge this run into the results file under its label (full / quick)."""
-    data: dict[str, Any] = {}
-    with contextlib.suppress(OSError, ValueError):
-        data = json.loads(path.read_text())
-    if not isinstance(data.get("runs"), dict):
-        data = {"runs": {}}
-    data["description"] = (
-        "bench/collector.py: stock OpenTelemetry SDK app exporting directly to parallax "
-        "server vs through parallax collector: throughput, collector CPU and memory, bytes "
-        "per span on disk and on the wire, spans lost in a backend outage; one entry per label"
-    )
-    data["runs"][label] = report
-    data["latest"] = label
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    tmp.replace(path)
+DESCRIPTION = (
+    "bench/collector.py: stock OpenTelemetry SDK app exporting directly to parallax "
+    "server vs through parallax collector: throughput, collector CPU and memory, bytes "
+    "per span on disk and on the wire, spans lost in a backend outage; one entry per label"
+)
 
 
 # -- main --------------------------------------------------------------------------------------
@@ -1291,7 +1279,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         with contextlib.suppress(ValueError):
             report["results_path"] = str(args.output.resolve().relative_to(ROOT))
-        write_results(args.output, label, report)
+        write_results(args.output, label, report, DESCRIPTION)
         print_summary(report)
         ok = outage["collector"]["lost"] == 0 and outage["collector"]["duplicates_in_lake"] == 0
         return 0 if ok else 1

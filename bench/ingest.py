@@ -1043,17 +1043,22 @@ def print_summary(report: dict[str, Any]) -> None:
     print("\n".join(lines), flush=True)
 
 
-def write_results(path: Path, label: str, report: dict[str, Any]) -> None:
-    """Merge this run into the results file under its label."""
+DESCRIPTION = (
+    "bench/ingest.py: acknowledged OTLP/gRPC spans end to end into the lake, and the raw "
+    "single-thread limits of each stage, on this machine; one entry per run label"
+)
+
+
+def write_results(
+    path: Path, label: str, report: dict[str, Any], description: str = DESCRIPTION
+) -> None:
+    """Merge this run into the results file under its label (written atomically)."""
     data: dict[str, Any] = {}
     with contextlib.suppress(OSError, ValueError):
         data = json.loads(path.read_text())
     if not isinstance(data.get("runs"), dict):
         data = {"runs": {}}
-    data["description"] = (
-        "bench/ingest.py: acknowledged OTLP/gRPC spans end to end into the lake, and the raw "
-        "single-thread limits of each stage, on this machine; one entry per run label"
-    )
+    data["description"] = description
     data["runs"][label] = report
     data["latest"] = label
     path.parent.mkdir(parents=True, exist_ok=True)
