@@ -69,8 +69,6 @@ import base64
 import hashlib
 import json
 import logging
-import threading
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -79,6 +77,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from parallax import conventions as conv
 from parallax.conventions import HardwareTier, Quantization, parse_quantization, parse_tier
+from parallax.ratelimit import RateLimitedLog
 
 __all__ = [
     "DEFAULT_OPERATION",
@@ -101,6 +100,7 @@ DEFAULT_OPERATION = "predict"
 _WARNING_INTERVAL_S = 60.0
 
 logger = logging.getLogger(__name__)
+_warnings = RateLimitedLog(logger, _WARNING_INTERVAL_S)
 
 
 # --- Canonical form ------------------------------------------------------------------
@@ -405,16 +405,7 @@ def _as_float(key: str, number: object) -> float | None:
 
 # --- Warnings that cannot flood an inference loop ----------------------------------------
 
-_warned_at: dict[str, float] = {}
-_warned_lock = threading.Lock()
-
 
 def _warn(kind: str, message: str, *args: object) -> None:
     """Log ``message`` at most once per ``_WARNING_INTERVAL_S`` per ``kind``."""
-    now = time.monotonic()
-    with _warned_lock:
-        last = _warned_at.get(kind)
-        if last is not None and now - last < _WARNING_INTERVAL_S:
-            return
-        _warned_at[kind] = now
-    logger.warning(message, *args)
+    _warnings.log(logging.WARNING, kind, message, *args)

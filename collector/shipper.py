@@ -26,12 +26,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from collector.bandwidth import BandwidthLimit
 from collector.buffer import SegmentLog, UnknownSequenceError
-from collector.buffer.ratelimit import RateLimitedLog
 from collector.buffer.stats import BufferedBatch
 from collector.deadletter import DeadLetterFile
 from collector.retry import Backoff, classify
 from parallax.conventions import BATCH_SEQUENCE_HEADER, BUFFER_ID_HEADER, NODE_ID_HEADER
 from parallax.otlp_grpc import EXPORT_METHOD
+from parallax.ratelimit import RateLimitedLog
 
 log = logging.getLogger("parallax.collector")
 IDLE_POLL_S = 0.5

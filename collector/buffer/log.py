@@ -27,7 +27,6 @@ from collector.buffer.files import (
     remove_temporary_files,
 )
 from collector.buffer.ledger import LEDGER_FILE, LedgerFile, load_ledger
-from collector.buffer.ratelimit import RateLimitedLog
 from collector.buffer.reader import PendingReader
 from collector.buffer.recovery import recover_segments, resolve_missing_sequences
 from collector.buffer.segment import Segment
@@ -35,6 +34,7 @@ from collector.buffer.settings import BufferSettings
 from collector.buffer.state import BufferState, RecordLocation
 from collector.buffer.stats import BufferedBatch, BufferStats
 from collector.buffer.writer import RESERVATION_BLOCK, SegmentWriter
+from parallax.ratelimit import RateLimitedLog
 
 QUARANTINE_DIRECTORY = "quarantine"
 

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from collector.buffer.compression import Compressor, DictionaryStore
 from collector.buffer.errors import BatchTooLargeError, BufferWriteError
 from collector.buffer.ledger import LedgerFile
-from collector.buffer.ratelimit import RateLimitedLog
 from collector.buffer.record import HEADER_SIZE, encode_record
 from collector.buffer.segment import SEGMENT_HEADER_SIZE, Segment
 from collector.buffer.settings import BufferSettings
 from collector.buffer.state import BufferState
+from parallax.ratelimit import RateLimitedLog
 
 # Sequences are reserved in the ledger this many at a time, before use, so that no
 # crash can make the buffer hand out a sequence twice; a restart skips the unused rest.

@@ -26,6 +26,7 @@ from collector.sdk import (
 )
 from parallax import conventions as conv
 from parallax.conventions import HardwareTier, Quantization
+from parallax.ratelimit import RateLimitedLog
 
 # The regression vector of docs/instrumenting.md: other-language SDKs test against it.
 VECTOR = {
@@ -63,7 +64,7 @@ def tracer(exporter: InMemorySpanExporter) -> Iterator[Tracer]:
 
 @pytest.fixture(autouse=True)
 def _fresh_warning_limits(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sdk, "_warned_at", {})
+    monkeypatch.setattr(sdk, "_warnings", RateLimitedLog(sdk.logger, sdk._WARNING_INTERVAL_S))
 
 
 def only_span(exporter: InMemorySpanExporter) -> ReadableSpan:
