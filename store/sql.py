@@ -40,7 +40,7 @@ def run_query(
         if relation is None:  # a statement without a result (SET, PRAGMA ...)
             return 0
         if output_format == "table":
-            return _print_table(relation, max_rows)
+            return _print_table(con, relation, max_rows)
         table = relation.to_arrow_table()
     except duckdb.Error as err:
         raise QueryError(str(err).strip()) from err
@@ -50,12 +50,16 @@ def run_query(
     return table.num_rows
 
 
-def _print_table(relation: duckdb.DuckDBPyRelation, max_rows: int) -> int:
-    rows = relation.limit(max_rows + 1).fetchall()
-    relation.limit(max_rows).show(max_rows=max_rows, max_width=200)
-    if len(rows) > max_rows:
+def _print_table(
+    con: duckdb.DuckDBPyConnection, relation: duckdb.DuckDBPyRelation, max_rows: int
+) -> int:
+    """Run the query once (one row more than shown, to know whether there are more)."""
+    rows = relation.limit(max_rows + 1).to_arrow_table()
+    shown = rows.slice(0, max_rows)
+    con.from_arrow(shown).show(max_rows=max_rows, max_width=200)
+    if rows.num_rows > max_rows:
         print(f"(showing the first {max_rows} rows; use --max-rows or --format csv for all)")
-    return min(len(rows), max_rows)
+    return shown.num_rows
 
 
 def _write(table: pa.Table, output_format: str, output: IO[bytes]) -> None:

@@ -78,3 +78,8 @@ def test_statements_that_write_fail_on_the_read_only_connection(lake, statement,
 def test_a_syntax_error_is_reported_plainly(lake, capsys):
     assert main(["sql", "--lake", lake.path, "SELEC 1"]) == 1
     assert "syntax error" in capsys.readouterr().err.lower()
+
+
+def test_table_output_says_when_rows_were_left_out(lake, capsys):
+    assert main(["sql", "--lake", lake.path, "--max-rows", "1", "SELECT feature FROM spans"]) == 0
+    assert "showing the first 1 rows" in capsys.readouterr().out
