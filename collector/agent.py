@@ -62,6 +62,13 @@ class RunningCollector:
     heartbeat: HeartbeatLoop | None = None
     stopped: bool = False
 
+    def models(self) -> tuple[ModelState, ...]:
+        """The model variants this node has served, as traffic showed them."""
+        return tuple(
+            ModelState(name, version, quantization, loaded=True, warm=warm)
+            for name, version, quantization, warm in self.tagger.models()
+        )
+
     def node_state(self) -> NodeState:
         """What the next heartbeat reports: identity, models seen, buffer state."""
         stats = self.buffer.stats()
@@ -71,10 +78,7 @@ class RunningCollector:
             region=self.identity.region,
             accelerator=self.identity.accelerator,
             collector_version=__version__,
-            models=tuple(
-                ModelState(name, version, quantization, loaded=True, warm=warm)
-                for (name, version, quantization), warm in sorted(self.tagger.inventory.items())
-            ),
+            models=self.models(),
             buffer=BufferStats(
                 pending_bytes=stats.pending_bytes,
                 pending_batches=stats.pending_batches,
@@ -93,7 +97,7 @@ class RunningCollector:
                 directive.sampling_ratio,
             )
             self.tagger.sampler.ratio = directive.sampling_ratio
-        for model in directive.upgrades_required(self.node_state().models):
+        for model in directive.upgrades_required(self.models()):
             log.warning(
                 "model %s %s is below the fleet minimum %s: upgrade required",
                 model.model_name,

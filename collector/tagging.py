@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -64,6 +65,12 @@ class Tagger:
     sampler: Sampler
     counters: TaggingCounters = field(default_factory=TaggingCounters)
     inventory: dict[tuple[str, str, str], bool] = field(default_factory=dict)
+    _inventory_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def models(self) -> list[tuple[str, str, str, bool]]:
+        """(model, version, quantization, warm) seen so far, sorted; safe from any thread."""
+        with self._inventory_lock:
+            return sorted((*key, warm) for key, warm in self.inventory.items())
 
     def process(self, request: ExportTraceServiceRequest) -> int:
         """Tag and sample ``request`` in place; return the number of spans kept."""
@@ -111,8 +118,10 @@ class Tagger:
                 confidence = kv.value.double_value
             elif key == conv.COLD_START and kv.value.HasField("bool_value"):
                 cold_start = kv.value.bool_value
-        if model:
-            self.inventory[(model, version, quantization)] = not cold_start
+        key = (model, version, quantization)
+        if model and self.inventory.get(key) is not (not cold_start):
+            with self._inventory_lock:  # the heartbeat thread reads it
+                self.inventory[key] = not cold_start
         is_error = span.status.code == Status.STATUS_CODE_ERROR
         if self.sampler.keep(fingerprint, is_error, cold_start, confidence):
             return True
