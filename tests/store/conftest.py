@@ -1,12 +1,10 @@
-"""Store tests use the shared fixtures (tests/conftest.py) and these helpers."""
+"""Store tests use the shared fixtures of tests/conftest.py, and an OTLP client."""
 
 from collections.abc import Iterator
 
 import pytest
 
-from tests.servers import OtlpClient, lake_rows
-
-__all__ = ["OtlpClient", "lake_rows"]
+from tests.servers import OtlpClient
 
 
 @pytest.fixture

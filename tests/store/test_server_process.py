@@ -37,6 +37,23 @@ class BatchSender:
         self.spans_per_batch = spans_per_batch
         self._next = 0
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self, address: str, threads: int = 1) -> BatchSender:
+        """Send from ``threads`` threads until ``stop()``."""
+        self._threads = [
+            threading.Thread(target=self._send_until_stopped, args=(address,))
+            for _ in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
 
     def batch(self) -> tuple[int, object]:
         with self._lock:
@@ -45,9 +62,9 @@ class BatchSender:
         self.batches[seq] = export_request([inference_span() for _ in range(self.spans_per_batch)])
         return seq, self.batches[seq]
 
-    def send_until(self, address: str, stop: threading.Event) -> None:
+    def _send_until_stopped(self, address: str) -> None:
         client = OtlpClient(address)
-        while not stop.is_set():
+        while not self._stop.is_set():
             seq, request = self.batch()
             try:
                 client.export(request, node_id=self.node, seq=seq, timeout=10)
@@ -70,18 +87,10 @@ def test_every_acknowledged_span_survives_kill_9_and_retries_are_not_stored_twic
 
     lake = tmp_path / "lake"
     server = server_process(lake)
-    sender = BatchSender("edge-crash")
-    stop = threading.Event()
-    threads = [
-        threading.Thread(target=sender.send_until, args=(server.address, stop)) for _ in range(3)
-    ]
-    for thread in threads:
-        thread.start()
+    sender = BatchSender("edge-crash").start(server.address, threads=3)
     wait_until(lambda: len(sender.acknowledged) >= 60, timeout=60)
     server.stop(signal.SIGKILL)
-    stop.set()
-    for thread in threads:
-        thread.join()
+    sender.stop()
     acknowledged = set(sender.acknowledged)
 
     restarted = server_process(lake)
@@ -106,14 +115,10 @@ def test_sigterm_commits_what_was_accepted_and_exits_zero(tmp_path):
 
     lake = tmp_path / "lake"
     server = server_process(lake)
-    sender = BatchSender("edge-term")
-    stop = threading.Event()
-    thread = threading.Thread(target=sender.send_until, args=(server.address, stop))
-    thread.start()
+    sender = BatchSender("edge-term").start(server.address)
     wait_until(lambda: len(sender.acknowledged) >= 10)
     assert server.stop(signal.SIGTERM) == 0
-    stop.set()
-    thread.join()
+    sender.stop()
     stored = {
         row[0] for row in lake_rows(StoreSettings(path=str(lake)), "SELECT span_id FROM spans")
     }
@@ -134,10 +139,7 @@ def test_a_second_writer_on_the_same_lake_is_refused_naming_the_holder(tmp_path)
 def test_readers_in_other_processes_query_while_the_server_writes(tmp_path):
     lake = tmp_path / "lake"
     server = server_process(lake)
-    sender = BatchSender("edge-read")
-    stop = threading.Event()
-    thread = threading.Thread(target=sender.send_until, args=(server.address, stop))
-    thread.start()
+    sender = BatchSender("edge-read").start(server.address)
     wait_until(lambda: len(sender.acknowledged) >= 3)
     counts = []
     for _ in range(3):
@@ -146,7 +148,6 @@ def test_readers_in_other_processes_query_while_the_server_writes(tmp_path):
         )
         assert result.returncode == 0, result.stderr
         counts.append(int(result.stdout.splitlines()[1]))
-    stop.set()
-    thread.join()
+    sender.stop()
     assert counts == sorted(counts) and counts[0] > 0
     assert server.stop() == 0

@@ -13,7 +13,7 @@ from collector.heartbeat import BufferStats, HeartbeatClient, ModelState, NodeSt
 from parallax.proto.fleet.v1 import fleet_pb2, fleet_pb2_grpc
 from store.fleet import FleetPolicy
 from store.lake import connect
-from tests.store.conftest import lake_rows
+from tests.servers import lake_rows
 
 SECOND_NS = 1_000_000_000
 

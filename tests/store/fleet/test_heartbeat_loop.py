@@ -8,7 +8,7 @@ import time
 
 from collector.heartbeat import Directive, HeartbeatClient, HeartbeatLoop, NodeState
 from store.fleet import FleetPolicy
-from tests.store.conftest import lake_rows
+from tests.servers import lake_rows
 from tests.waiting import wait_until
 
 FAST = 0.05  # heartbeat interval in these tests, seconds

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from parallax import conventions as conv
 from tests.otlp import export_request, inference_span
-from tests.store.conftest import OtlpClient, lake_rows
+from tests.servers import OtlpClient, lake_rows
 from tests.waiting import wait_until
 
 
