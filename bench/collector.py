@@ -47,7 +47,6 @@ import queue
 import random
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -61,181 +60,28 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make `bench` importable
     sys.path.insert(0, str(ROOT))
 
-from bench.ingest import (  # noqa: E402
+from bench.collector_bytes import (  # noqa: E402
+    GZIP_LEVEL,
+    NODE_ID,
+    measure_disk,
+    measure_stage_costs,
+)
+from bench.procfs import (  # noqa: E402
     CLOCK_TICKS,
-    machine_info,
     machine_jiffies,
     status_kib,
     thread_cpu,
     tree_cpu_s,
-    write_results,
 )
-from bench.workload import FEATURES, QUANTIZATIONS, VERSIONS  # noqa: E402
-from parallax import conventions as conv  # noqa: E402
+from bench.report import machine_info, write_results  # noqa: E402
+from bench.sdk_app import SDK_BATCH, SDK_QUEUE, run_app, span_attributes  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "collector.json"
 PARALLAX = Path(sys.executable).parent / "parallax"
-NODE_ID = "bench-node-01"
 MIB = 1024 * 1024
-GZIP_LEVEL = 6  # gRPC core's gzip message compression uses zlib's default level
-SDK_QUEUE = 2048  # BatchSpanProcessor defaults, stated so the JSON says what was used
-SDK_BATCH = 512
-APP_RESOURCE = {
-    conv.SERVICE_NAME: "inference-app",
-    conv.CLOUD_REGION: "eu-west",
-    conv.HARDWARE_TIER: "near-edge",
-}
 
 
 # -- the app: stock OpenTelemetry SDK, run as a child process --------------------------------
-
-
-def span_attributes(rng: random.Random) -> dict[str, Any]:
-    """One inference span's attributes, as bench/workload.py builds them."""
-    feature = rng.choice(FEATURES)
-    return {
-        conv.FEATURE: feature,
-        conv.GEN_AI_REQUEST_MODEL: f"{feature}-model",
-        conv.GEN_AI_OPERATION_NAME: "predict",
-        conv.MODEL_VERSION: rng.choice(VERSIONS),
-        conv.MODEL_QUANTIZATION: rng.choice(QUANTIZATIONS),
-        conv.HARDWARE_ACCELERATOR: "npu",
-        conv.INPUT_FINGERPRINT: rng.randbytes(16).hex(),
-        conv.OUTPUT_LABEL: rng.choice(("fraud", "legit")),
-        conv.OUTPUT_SCORE: rng.random(),
-        conv.CONFIDENCE: rng.random(),
-        conv.COLD_START: rng.random() < 0.01,
-        "app.request_id": rng.randrange(1 << 40),
-    }
-
-
-class CountingExporter:
-    """Wraps the stock OTLPSpanExporter and counts what it got acknowledged."""
-
-    def __init__(self, inner: Any, t0: float) -> None:
-        from opentelemetry.sdk.trace.export import SpanExportResult
-
-        self.inner = inner
-        self.success = SpanExportResult.SUCCESS
-        self.t0 = t0
-        self.ok_spans = 0
-        self.failed_spans = 0
-        self.failed_exports = 0
-        self.ok_by_second: Counter = Counter()
-        self.latencies: list[float] = []
-
-    def export(self, spans: Any) -> Any:
-        began = time.monotonic()
-        result = self.inner.export(spans)
-        done = time.monotonic()
-        if result == self.success:
-            self.ok_spans += len(spans)
-            self.ok_by_second[int(done - self.t0)] += len(spans)
-            self.latencies.append(done - began)
-        else:
-            self.failed_spans += len(spans)
-            self.failed_exports += 1
-        return result
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self.inner.force_flush(timeout_millis)
-
-
-def run_app(spec: dict[str, Any]) -> None:
-    """The app (``--app SPEC``): create spans for ``duration_s``, then shut the SDK down.
-
-    ``rate`` 0: as fast as the exporter keeps up (pause while the SDK queue is nearly
-    full); otherwise paced at ``rate`` spans/s. Prints ``STARTED`` then one ``RESULT``
-    JSON line.
-    """
-    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from opentelemetry.trace import SpanKind
-
-    rng = random.Random(spec["seed"])
-    t0 = time.monotonic()
-    exporter = CountingExporter(OTLPSpanExporter(endpoint=spec["endpoint"], insecure=True), t0)
-    processor = BatchSpanProcessor(exporter)  # stock defaults: queue 2048, batch 512, 5 s
-    provider = TracerProvider(resource=Resource.create(APP_RESOURCE))
-    provider.add_span_processor(processor)
-    tracer = provider.get_tracer("parallax.bench.app")
-    sdk_queue = getattr(getattr(processor, "_batch_processor", None), "_queue", None)
-    high_water = SDK_QUEUE - SDK_BATCH
-
-    duration, rate = spec["duration_s"], spec["rate"]
-    created_by_second: Counter = Counter()
-    created = paused = 0
-    chunk = max(1, rate // 100) if rate else 64  # paced: 100 chunks per second
-    print(f"STARTED {time.time():.6f}", flush=True)
-    cpu0, wall0 = time.thread_time(), time.monotonic()
-    t_next = wall0
-    while True:
-        now = time.monotonic()
-        elapsed = now - wall0
-        if elapsed >= duration:
-            break
-        if rate:
-            if now < t_next:
-                time.sleep(t_next - now)
-            t_next += chunk / rate
-        elif sdk_queue is not None and len(sdk_queue) >= high_water:
-            paused += 1
-            time.sleep(0.001)
-            continue
-        for _ in range(chunk):
-            attributes = span_attributes(rng)
-            with tracer.start_as_current_span(
-                f"inference {attributes[conv.FEATURE]}", kind=SpanKind.SERVER, attributes=attributes
-            ):
-                pass
-        created += chunk
-        created_by_second[int(time.monotonic() - wall0)] += chunk
-    creation_wall = time.monotonic() - wall0
-    creation_cpu = time.thread_time() - cpu0
-    handed_before_shutdown = exporter.ok_spans + exporter.failed_spans
-    shutdown0 = time.monotonic()
-    provider.shutdown()  # exports what is queued (bounded by the SDK's 30 s timeout)
-    shutdown_s = time.monotonic() - shutdown0
-    left = len(sdk_queue) if sdk_queue is not None else 0
-    handed = exporter.ok_spans + exporter.failed_spans
-    result = {
-        "created": created,
-        "exported_ok": exporter.ok_spans,
-        "export_failed_spans": exporter.failed_spans,
-        "export_failed_requests": exporter.failed_exports,
-        "dropped_by_sdk_queue": created - handed - left,
-        "left_in_queue_at_exit": left,
-        "exported_during_shutdown": handed - handed_before_shutdown,
-        "creation_wall_s": round(creation_wall, 3),
-        "shutdown_s": round(shutdown_s, 3),
-        "creation_thread_cpu_s": round(creation_cpu, 3),
-        "process_cpu_s": round(time.process_time(), 3),
-        "paused_for_queue": paused,
-        "created_by_second": [created_by_second.get(s, 0) for s in range(int(duration) + 1)],
-        "exported_by_second": [
-            exporter.ok_by_second.get(s, 0)
-            for s in range(max(exporter.ok_by_second, default=0) + 1)
-        ],
-        "export_latency_ms": percentiles(exporter.latencies),
-        "rate": rate,
-    }
-    print("RESULT " + json.dumps(result), flush=True)
-
-
-def percentiles(values: list[float]) -> dict[str, float | None]:
-    if not values:
-        return {"n": 0, "p50": None, "p90": None, "max": None}
-    ordered = sorted(values)
-
-    def pick(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
-
-    return {"n": len(values), "p50": pick(0.5), "p90": pick(0.9), "max": pick(1.0)}
 
 
 # -- child processes -------------------------------------------------------------------------
@@ -545,212 +391,6 @@ def wait_lake(
 
 
 # -- phase: bytes on disk, on the wire, and stage costs (in-process) -----------------------------
-
-
-def sdk_requests(batches: int, spans_per_batch: int, spacing_ns: int, seed: str) -> list[bytes]:
-    """Serialized OTLP requests as the stock SDK encodes them and the collector tags them.
-
-    Span times are spread ``spacing_ns`` apart (as a paced app would create them), so
-    timestamps compress as they would in real traffic.
-    """
-    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-        ExportTraceServiceRequest,
-    )
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
-    from opentelemetry.trace import SpanKind
-
-    from collector.sampling import Sampler
-    from collector.tagging import NodeIdentity, Tagger
-
-    ended: list[Any] = []
-
-    class Keep(SpanExporter):
-        def export(self, spans: Any) -> Any:
-            ended.extend(spans)
-
-    provider = TracerProvider(resource=Resource.create(APP_RESOURCE))
-    provider.add_span_processor(SimpleSpanProcessor(Keep()))
-    tracer = provider.get_tracer("parallax.bench.app")
-    tagger = Tagger(NodeIdentity(NODE_ID), Sampler(1.0, 0.5))
-    rng = random.Random(seed)
-    clock = time.time_ns()
-    out = []
-    for _ in range(batches):
-        ended.clear()
-        for _ in range(spans_per_batch):
-            attributes = span_attributes(rng)
-            clock += spacing_ns
-            span = tracer.start_span(
-                f"inference {attributes[conv.FEATURE]}",
-                kind=SpanKind.SERVER,
-                attributes=attributes,
-                start_time=clock,
-            )
-            span.end(end_time=clock + rng.randint(2_000_000, 40_000_000))
-        request = ExportTraceServiceRequest.FromString(encode_spans(ended).SerializeToString())
-        tagger.process(request)
-        out.append(request.SerializeToString())
-    provider.shutdown()
-    return out
-
-
-def measure_disk(workdir: Path, quick: bool) -> dict[str, Any]:
-    """Bytes per span in SegmentLog: batches of 16 and 512, dictionary on and off."""
-    from collector.buffer import BufferSettings, SegmentLog
-
-    train = 256  # BufferSettings.dictionary_train_samples: small batches before training
-    measured = {16: 400 if quick else 1500, 512: 12 if quick else 48}
-    spacing = {16: 300_000_000, 512: 500_000}  # a quiet node (~3/s) vs 2,000 spans/s
-    print("  encoding SDK requests...", flush=True)
-    small_train = sdk_requests(train, 16, spacing[16], "train-16")
-    data = {
-        size: sdk_requests(measured[size], size, spacing[size], f"m-{size}") for size in (16, 512)
-    }
-    results: dict[str, Any] = {}
-    for size in (16, 512):
-        payloads = data[size]
-        spans = size * len(payloads)
-        raw = sum(map(len, payloads))
-        gz = sum(len(gzip.compress(p, GZIP_LEVEL, mtime=0)) for p in payloads)
-        row: dict[str, Any] = {
-            "batches_measured": len(payloads),
-            "spans_measured": spans,
-            "raw_protobuf_bytes_per_span": round(raw / spans, 1),
-            "gzip6_bytes_per_span": round(gz / spans, 1),
-            "gzip6_ratio": round(raw / gz, 2),
-        }
-        for dictionary in (False, True):
-            directory = workdir / f"disk-{size}-{'dict' if dictionary else 'plain'}"
-            settings = BufferSettings(
-                directory=directory, dictionary=dictionary, fsync_policy="interval"
-            )
-            log = SegmentLog(settings)
-            try:
-                for payload in small_train:  # the node's early small traffic (trains the dict)
-                    log.append(payload, 16)
-                before = log.stats()
-                cpu0 = time.thread_time()
-                for payload in payloads:
-                    log.append(payload, size)
-                cpu = time.thread_time() - cpu0
-                log.flush()
-                after = log.stats()
-            finally:
-                log.close()
-            stored = after.disk_bytes - before.disk_bytes
-            key = "zstd_dict" if dictionary else "zstd_plain"
-            row[key] = {
-                "bytes_per_span": round(stored / spans, 1),
-                "ratio_vs_raw": round(raw / stored, 2),
-                "dictionary_id": after.dictionary_id,
-                "dictionary_bytes": _dictionary_bytes(directory),
-                "append_cpu_us_per_span": round(cpu / spans * 1e6, 2),
-            }
-        results[f"batch_{size}"] = row
-    results["notes"] = (
-        "disk bytes = growth of SegmentLog.stats().disk_bytes (record headers included) over "
-        "the measured batches, after 256 small (16-span) batches of the node's early traffic "
-        "were appended first (with dictionary=True this trains the 16 KiB dictionary; "
-        "without them a node that only ever sends 512-span batches never trains one, "
-        "because only payloads up to 64 KiB are dictionary samples). zstd level 3. "
-        "gzip6 = gzip level 6 of the same requests (what gRPC's gzip sends)."
-    )
-    results["zstd_level"] = BufferSettings(directory=workdir).zstd_level
-    return results
-
-
-def _dictionary_bytes(directory: Path) -> int:
-    folder = directory / "dictionaries"
-    return sum(f.stat().st_size for f in folder.iterdir()) if folder.exists() else 0
-
-
-def measure_stage_costs(workdir: Path) -> dict[str, Any]:
-    """Single-thread CPU per span of each step a 512-span export takes in the collector,
-    next to the SDK's own costs (create a span, encode it). Microseconds per span."""
-    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-        ExportTraceServiceRequest,
-    )
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor as Simple
-    from opentelemetry.sdk.trace.export import SpanExporter
-    from opentelemetry.trace import SpanKind
-
-    from collector.buffer import BufferSettings, SegmentLog
-    from collector.sampling import Sampler
-    from collector.tagging import NodeIdentity, Tagger
-
-    batches, size = 12, SDK_BATCH
-    rng = random.Random("stages")
-    ended: list[Any] = []
-
-    class Keep(SpanExporter):
-        def export(self, spans: Any) -> Any:
-            ended.extend(spans)
-
-    provider = TracerProvider(resource=Resource.create(APP_RESOURCE))
-    provider.add_span_processor(Simple(Keep()))
-    tracer = provider.get_tracer("parallax.bench.app")
-    costs: dict[str, list[float]] = {}
-
-    def timed(name: str, fn: Any) -> Any:
-        cpu0 = time.thread_time()
-        value = fn()
-        costs.setdefault(name, []).append((time.thread_time() - cpu0) / size * 1e6)
-        return value
-
-    def create() -> None:
-        for _ in range(size):
-            attributes = span_attributes(rng)
-            with tracer.start_as_current_span(
-                f"inference {attributes[conv.FEATURE]}", kind=SpanKind.SERVER, attributes=attributes
-            ):
-                pass
-
-    tagger = Tagger(NodeIdentity(NODE_ID), Sampler(1.0, 0.5))
-    log = SegmentLog(BufferSettings(directory=workdir / "stages", dictionary=True))
-    try:
-        for _ in range(batches):
-            ended.clear()
-            timed("sdk: attributes + create/end span (processor keeps it)", create)
-            wire = timed(
-                "sdk: encode 512-span request", lambda: encode_spans(ended).SerializeToString()
-            )
-            request = timed(
-                "collector: parse request", lambda w=wire: ExportTraceServiceRequest.FromString(w)
-            )
-            timed("collector: tag + sample", lambda r=request: tagger.process(r))
-            payload = timed("collector: serialize", lambda r=request: r.SerializeToString())
-            seq = timed(
-                "collector: buffer append (zstd + write + fsync)",
-                lambda p=payload: log.append(p, size),
-            )
-            timed(
-                "collector: buffer read (decompress)",
-                lambda s=seq: next(iter(log.pending(after=s - 1))),
-            )
-            timed(
-                "collector: gzip level 6 (gRPC, on send)",
-                lambda p=payload: gzip.compress(p, GZIP_LEVEL, mtime=0),
-            )
-            log.ack(seq)
-    finally:
-        log.close()
-        provider.shutdown()
-    medians = {name: round(statistics.median(values[2:]), 2) for name, values in costs.items()}
-    collector_total = sum(v for k, v in medians.items() if k.startswith("collector:"))
-    return {
-        "us_per_span_median": medians,
-        "collector_steps_total_us_per_span": round(collector_total, 2),
-        "batches": batches,
-        "spans_per_batch": size,
-        "notes": "time.thread_time() of one thread, median over batches 3..12; the fsync "
-        "itself is wall time in the disk, not CPU",
-    }
 
 
 # -- phase: throughput -----------------------------------------------------------------------

@@ -33,14 +33,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import gzip
 import itertools
 import json
 import multiprocessing
 import os
-import platform
 import queue
-import random
 import re
 import shutil
 import signal
@@ -49,34 +46,35 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc
 import numpy as np
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
 
-from parallax import conventions
 from parallax.config import load_settings
-from parallax.conventions import BATCH_SEQUENCE_HEADER, NODE_ID_HEADER
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make `bench` importable
     sys.path.insert(0, str(ROOT))
 
-from bench.workload import inference_request  # noqa: E402
+from bench.ingest_raw import raw_limits  # noqa: E402
+from bench.otlp_clients import Box, ClientSpec, Tally, run_client  # noqa: E402
+from bench.procfs import (  # noqa: E402
+    CLOCK_TICKS,
+    Monitor,
+    machine_jiffies,
+    status_kib,
+    thread_cpu,
+    tree_cpu_s,
+)
+from bench.report import latency_ms, machine_info, write_results  # noqa: E402
 
-METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 RESULTS = ROOT / "bench" / "results" / "ingest.json"
-RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+DESCRIPTION = (
+    "bench/ingest.py: acknowledged OTLP/gRPC spans end to end into the lake, and the raw "
+    "single-thread limits of each stage, on this machine; one entry per run label"
+)
 MIB = 1024 * 1024
 NOISY_CORES = 0.2  # CPU used by processes outside the benchmark above which figures are suspect
 
@@ -84,317 +82,7 @@ NOISY_CORES = 0.2  # CPU used by processes outside the benchmark above which fig
 # -- clients ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ClientSpec:
-    """What one client worker does (picklable: it crosses to worker processes)."""
-
-    index: int
-    address: str
-    spans_per_request: int
-    pool_size: int
-    inflight: int
-    compression: str
-    duration_s: float
-    drain_s: float
-    call_timeout_s: float
-    node_prefix: str
-
-
-@dataclass
-class Tally:
-    """One lane's counts; merged per client, then per run."""
-
-    ok_requests: int = 0
-    acked_spans: int = 0
-    rejected_spans: int = 0
-    retries_exhausted: int = 0
-    retries_other: int = 0
-    abandoned: int = 0
-    errors: Counter = field(default_factory=Counter)
-    latencies: list[float] = field(default_factory=list)  # successful attempt
-    batch_latencies: list[float] = field(default_factory=list)  # first attempt -> OK
-    per_second: Counter = field(default_factory=Counter)  # second since start -> spans
-
-    def merge(self, other: Tally) -> None:
-        for name in (
-            "ok_requests",
-            "acked_spans",
-            "rejected_spans",
-            "retries_exhausted",
-            "retries_other",
-            "abandoned",
-        ):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.errors.update(other.errors)
-        self.latencies.extend(other.latencies)
-        self.batch_latencies.extend(other.batch_latencies)
-        self.per_second.update(other.per_second)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain containers only (dataclasses.asdict would mangle the Counters)."""
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        data["errors"] = dict(self.errors)
-        data["per_second"] = dict(self.per_second)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Tally:
-        tally = cls(**data)
-        tally.errors = Counter(data["errors"])
-        tally.per_second = Counter(data["per_second"])
-        return tally
-
-
-class _Box:
-    """Stands in for multiprocessing.Value in thread mode."""
-
-    def __init__(self, value: float) -> None:
-        self.value = value
-
-
-def build_pool(client: int, size: int, spans_per_request: int) -> list[bytes]:
-    """Distinct serialized requests (own trace and span ids) for one client."""
-    return [
-        inference_request(
-            node=client * size + i,
-            spans_per_request=spans_per_request,
-            rng=random.Random(f"parallax-bench-{client}-{i}"),
-        ).SerializeToString()
-        for i in range(size)
-    ]
-
-
-def retry_delay(err: grpc.RpcError) -> float:
-    """The RetryInfo delay of a RESOURCE_EXHAUSTED answer (1 s when it carries none)."""
-    with contextlib.suppress(Exception):
-        status = rpc_status.from_call(err)
-        for detail in status.details if status else ():
-            if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-                info = error_details_pb2.RetryInfo()
-                detail.Unpack(info)
-                return info.retry_delay.seconds + info.retry_delay.nanos / 1e9
-    return 1.0
-
-
-def run_client(spec: ClientSpec, ready: Any, go: Any, start_at: Any, abort: Any, out: Any) -> None:
-    """A client worker: build the pool, say ready, send from its lanes until the deadline."""
-    try:
-        began = time.perf_counter()
-        pool = build_pool(spec.index, spec.pool_size, spec.spans_per_request)
-        build_s = time.perf_counter() - began
-        compression = (
-            grpc.Compression.Gzip if spec.compression == "gzip" else grpc.Compression.NoCompression
-        )
-        options = [
-            ("grpc.max_send_message_length", 64 * MIB),
-            ("grpc.max_receive_message_length", 64 * MIB),
-        ]
-        with grpc.insecure_channel(spec.address, options, compression) as channel:
-            grpc.channel_ready_future(channel).result(timeout=30)
-            export = channel.unary_unary(
-                METHOD, request_serializer=None, response_deserializer=None
-            )
-            ready.put(spec.index)
-            while not go.wait(0.2):
-                if abort.is_set():
-                    return
-            t0 = start_at.value
-            cpu0 = time.process_time()
-            tallies = [Tally() for _ in range(spec.inflight)]
-            lanes = [
-                threading.Thread(
-                    target=_lane,
-                    args=(spec, export, pool, t0, abort, tallies[lane], lane),
-                    name=f"client{spec.index}-lane{lane}",
-                    daemon=True,
-                )
-                for lane in range(spec.inflight)
-            ]
-            for lane in lanes:
-                lane.start()
-            for lane in lanes:
-                lane.join()
-            cpu_s = time.process_time() - cpu0
-        total = Tally()
-        for tally in tallies:
-            total.merge(tally)
-        out.put(
-            {
-                "client": spec.index,
-                "tally": total.to_dict(),
-                "cpu_s": cpu_s,
-                "pool_build_s": build_s,
-                "request_bytes": sum(map(len, pool)) / len(pool),
-            }
-        )
-    except BaseException as err:  # report to the parent rather than dying silently
-        out.put({"client": spec.index, "failed": repr(err)})
-
-
-def _lane(
-    spec: ClientSpec,
-    export: grpc.UnaryUnaryMultiCallable,
-    pool: list[bytes],
-    t0: float,
-    abort: Any,
-    tally: Tally,
-    lane: int,
-) -> None:
-    """One collector identity sending one batch at a time until the deadline."""
-    node = f"{spec.node_prefix}-c{spec.index}-l{lane}"
-    identity: tuple[tuple[str, str], ...] = ((NODE_ID_HEADER, node),)
-    buffer_header = getattr(conventions, "BUFFER_ID_HEADER", None)
-    if buffer_header:  # sent by our collector where the wire contract has it
-        identity += ((buffer_header, random.Random(node).randbytes(8).hex()),)
-    deadline = t0 + spec.duration_s
-    hard_deadline = deadline + spec.drain_s
-    position, seq = lane, 0
-    while not abort.is_set() and time.time() < deadline:
-        payload = pool[position % len(pool)]
-        position += 1
-        seq += 1
-        metadata = (*identity, (BATCH_SEQUENCE_HEADER, str(seq)))
-        first_attempt = time.perf_counter()
-        while True:
-            now = time.time()
-            if abort.is_set() or now >= hard_deadline:
-                tally.abandoned += 1
-                break
-            attempt = time.perf_counter()
-            try:
-                reply = export(
-                    payload,
-                    timeout=max(1.0, min(spec.call_timeout_s, hard_deadline - now)),
-                    metadata=metadata,
-                )
-            except grpc.RpcError as err:
-                code = err.code()
-                if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                    tally.retries_exhausted += 1
-                    abort.wait(retry_delay(err) * random.uniform(0.8, 1.2))
-                    continue
-                tally.errors[code.name] += 1
-                if code in RETRYABLE:  # same batch id: a committed batch is not written twice
-                    tally.retries_other += 1
-                    abort.wait(0.5)
-                    continue
-                break  # not retryable: the batch is dropped
-            done = time.perf_counter()
-            rejected = (
-                ExportTraceServiceResponse.FromString(reply).partial_success.rejected_spans
-                if reply
-                else 0
-            )
-            acked = spec.spans_per_request - rejected
-            tally.ok_requests += 1
-            tally.acked_spans += acked
-            tally.rejected_spans += rejected
-            tally.latencies.append(done - attempt)
-            tally.batch_latencies.append(done - first_attempt)
-            tally.per_second[int(time.time() - t0)] += acked
-            break
-
-
 # -- the server and /proc ------------------------------------------------------------------
-
-
-def _stat_fields(pid: int | str, tid: int | str | None = None) -> tuple[str, list[str]]:
-    path = f"/proc/{pid}/task/{tid}/stat" if tid is not None else f"/proc/{pid}/stat"
-    text = Path(path).read_text()
-    comm = text[text.index("(") + 1 : text.rindex(")")]
-    return comm, text[text.rindex(")") + 2 :].split()
-
-
-def process_tree(pid: int) -> list[int]:
-    """The process and its live descendants."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            _, fields = _stat_fields(entry.name)
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    tree, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        tree.append(current)
-        todo.extend(children.get(current, []))
-    return tree
-
-
-def tree_cpu_s(pid: int) -> float:
-    """utime+stime of the process tree (plus reaped children) in seconds."""
-    total = 0
-    for member in process_tree(pid):
-        with contextlib.suppress(OSError):
-            _, fields = _stat_fields(member)
-            total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
-    return total / CLOCK_TICKS
-
-
-def status_kib(pid: int, key: str) -> int:
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
-    """Per-thread (name, cpu seconds) of one process."""
-    threads = {}
-    with contextlib.suppress(OSError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(OSError):
-                comm, fields = _stat_fields(pid, task.name)
-                threads[int(task.name)] = (comm, (int(fields[11]) + int(fields[12])) / CLOCK_TICKS)
-    return threads
-
-
-def machine_jiffies() -> tuple[int, int]:
-    """(busy, total) jiffies of all CPUs since boot."""
-    values = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
-
-
-class Monitor(threading.Thread):
-    """Samples the server process tree once a second: CPU, RSS, peak RSS, machine load."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(name="monitor", daemon=True)
-        self.pid = pid
-        self.samples: list[dict[str, float]] = []
-        self.peak_kib: dict[int, int] = {}
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            self.sample()
-            self._stop_event.wait(1.0)
-
-    def sample(self) -> None:
-        busy, total = machine_jiffies()
-        members = process_tree(self.pid)
-        for member in members:
-            self.peak_kib[member] = max(self.peak_kib.get(member, 0), status_kib(member, "VmHWM"))
-        self.samples.append(
-            {
-                "t": time.time(),
-                "server_cpu_s": tree_cpu_s(self.pid),
-                "rss_kib": sum(status_kib(m, "VmRSS") for m in members),
-                "machine_busy": busy,
-                "machine_total": total,
-            }
-        )
-
-    def stop(self) -> None:
-        if self.ident is None or self._stop_event.is_set():
-            return
-        self._stop_event.set()
-        self.join(5)
-        with contextlib.suppress(Exception):
-            self.sample()
 
 
 @dataclass
@@ -496,7 +184,7 @@ def run_end_to_end(args: argparse.Namespace, server: Server) -> dict[str, Any]:
     else:
         ready, out = queue.Queue(), queue.Queue()
         go, abort = threading.Event(), threading.Event()
-        start_at = _Box(0.0)
+        start_at = Box(0.0)
         workers = [
             threading.Thread(
                 target=run_client,
@@ -578,8 +266,8 @@ def run_end_to_end(args: argparse.Namespace, server: Server) -> dict[str, Any]:
         "whole_run_spans_per_s": round(total.acked_spans / wall_s),
         "warmup_s": args.warmup,
         "spans_per_s_timeline": timeline,
-        "latency_ms": _percentiles(total.latencies),
-        "batch_latency_incl_retries_ms": _percentiles(total.batch_latencies),
+        "latency_ms": latency_ms(total.latencies),
+        "batch_latency_incl_retries_ms": latency_ms(total.batch_latencies),
         "server_cpu_s": round(server_cpu_s, 2),
         "server_cpu_s_per_100k_spans": round(server_cpu_s * per_100k, 3),
         "server_cpu_cores_avg": round(server_cpu_s / wall_s, 2),
@@ -610,18 +298,6 @@ def _await_ready(ready: Any, out: Any, reports: list, count: int, timeout: float
             report = out.get_nowait()
             reports.append(report)
             raise RuntimeError(f"client worker failed while starting: {report.get('failed')}")
-
-
-def _percentiles(values: list[float]) -> dict[str, float | None]:
-    if not values:
-        return {"p50": None, "p90": None, "p99": None, "max": None}
-    p50, p90, p99 = np.percentile(np.asarray(values) * 1000, [50, 90, 99])
-    return {
-        "p50": round(float(p50), 1),
-        "p90": round(float(p90), 1),
-        "p99": round(float(p99), 1),
-        "max": round(max(values) * 1000, 1),
-    }
 
 
 def _cpu_timeline(samples: list[dict[str, float]]) -> list[float]:
@@ -694,28 +370,6 @@ def verify_lake(lake: Path, e2e: dict[str, Any]) -> dict[str, Any]:
 # -- raw limits ---------------------------------------------------------------------------------
 
 
-def _rate(
-    work: Any, items_per_call: int, min_seconds: float, warmup_calls: int = 1
-) -> tuple[int, int]:
-    """Items per second of ``work()`` after a warm-up: (by the median call, by the mean).
-
-    Each call is timed; the median is the headline because other sessions on a shared
-    machine stretch some calls (the mean shows how much).
-    """
-    for _ in range(warmup_calls):
-        work()
-    times: list[float] = []
-    began = time.perf_counter()
-    while time.perf_counter() - began < min_seconds or len(times) < 5:
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return (
-        round(items_per_call / float(np.median(times))),
-        round(items_per_call * len(times) / sum(times)),
-    )
-
-
 def wait_for_quiet(max_wait_s: float, threshold_cores: float = 0.3) -> dict[str, Any]:
     """Wait (at most ``max_wait_s``) until other processes use under ``threshold_cores``."""
     began = time.monotonic()
@@ -741,187 +395,7 @@ def wait_for_quiet(max_wait_s: float, threshold_cores: float = 0.3) -> dict[str,
             announced = True
 
 
-def raw_limits(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    """Single-thread rates of each stage on this machine (server stopped, machine quiet)."""
-    from parallax.config import StoreSettings
-    from store.ingest import convert
-    from store.ingest.writer import LakeWriter
-    from store.lake import open_writer
-
-    spr = args.spans_per_request
-    per_group = max(1, round(20_000 / spr))  # ~20k rows, the server's default flush_rows
-    pool = build_pool(1000, max(args.pool, 2 * per_group), spr)
-    seconds = args.raw_seconds
-    result: dict[str, Any] = {"spans_per_request": spr}
-    busy0, cpu0, wall0 = machine_jiffies()[0], time.process_time(), time.monotonic()
-
-    def cycle(fn: Any, items: list) -> Any:
-        position = [0]
-
-        def work() -> None:
-            fn(items[position[0] % len(items)])
-            position[0] += 1
-
-        return work
-
-    def measure(key: str, work: Any, items: int, min_seconds: float, warmup: int = 1) -> None:
-        result[key], result[key.replace("_per_s", "_per_s_mean")] = _rate(
-            work, items, min_seconds, warmup
-        )
-
-    measure(
-        "protobuf_parse_stock_spans_per_s",
-        cycle(ExportTraceServiceRequest.FromString, pool),
-        spr,
-        seconds,
-    )
-    measure("protobuf_parse_lean_spans_per_s", cycle(convert.parse, pool), spr, seconds)
-    compressed = [gzip.compress(data, compresslevel=6) for data in pool]
-    result["gzip_ratio"] = round(sum(map(len, pool)) / sum(map(len, compressed)), 2)
-    measure("gzip_inflate_spans_per_s", cycle(gzip.decompress, compressed), spr, 1.0)
-
-    parsed = [convert.parse(data) for data in pool]
-    seq = iter(range(1, 1 << 62))
-
-    def groups(size: int) -> list[list[convert.Incoming]]:
-        return [
-            [
-                convert.Incoming(parsed[(g * size + i) % len(parsed)], "raw", next(seq))
-                for i in range(size)
-            ]
-            for g in range(max(2, len(parsed) // size))
-        ]
-
-    for size in sorted({10, per_group}):
-        work = cycle(convert.convert, groups(size))
-        measure(f"convert_group_{size}_spans_per_s", work, size * spr, seconds, warmup=3)
-
-    converted = [convert.convert(group) for group in groups(per_group)[:2]]
-    with open_writer(StoreSettings(path=str(workdir / "raw-lake"))) as lake:
-        writer = LakeWriter(lake.con)
-        timings, bare, rows = _appends(
-            writer, converted, args.raw_commits, lambda: _batch_id("raw", next(seq))
-        )
-    result["lake_append_rows_per_commit"] = rows[-1]
-    result["lake_append_requests_per_commit"] = len(converted[0].outcomes)
-    result["lake_append_commits"] = len(rows) - 1
-    result["lake_append_rows_per_s"] = round(rows[-1] / float(np.median(timings[1:])))
-    result["lake_append_rows_per_s_mean"] = round(sum(rows[1:]) / sum(timings[1:]))
-    result["lake_append_first_commit_ms"] = round(timings[0] * 1000, 1)
-    result["lake_append_commit_ms"] = _percentiles(timings[1:])
-    result["lake_append_spans_only_rows_per_s"] = round(rows[-1] / float(np.median(bare[1:])))
-    result["lake_append_spans_only_commit_ms"] = _percentiles(bare[1:])
-    rates = [
-        result["protobuf_parse_lean_spans_per_s"],
-        result[f"convert_group_{per_group}_spans_per_s"],
-        result["lake_append_rows_per_s"],
-    ]
-    result["serial_parse_convert_append_spans_per_s"] = round(1 / sum(1 / r for r in rates))
-    wall = time.monotonic() - wall0
-    other = (machine_jiffies()[0] - busy0) / CLOCK_TICKS - (time.process_time() - cpu0)
-    result["other_processes_cores_avg"] = round(max(0.0, other) / wall, 2)
-    return result
-
-
-def _batch_id(node: str, seq: int) -> Any:
-    """A batch id for LakeWriter.write: BatchId(node, buffer, seq), or (node, seq) before it."""
-    try:
-        from store.ingest.ledger import BatchId
-    except ImportError:
-        return (node, seq)
-    return BatchId(node, "", seq)
-
-
-def _appends(
-    writer: Any, converted: list, commits: int, batch_id: Any
-) -> tuple[list[float], list[float], list[int]]:
-    """Seconds of LakeWriter.write calls with and without ledger rows, interleaved.
-
-    With: as the server commits, the spans plus one ingested_batches row per request.
-    Without (requests that carry no batch id): the lake's Arrow append of the spans alone.
-    Interleaving makes both see the same machine load and lake size; ``commits`` + 1 of
-    each, the first of each being a warm-up.
-    """
-    with_ledger: list[float] = []
-    bare: list[float] = []
-    rows: list[int] = []
-    for commit in range(commits + 1):
-        group = converted[commit % len(converted)]
-        for timings, make_id in ((with_ledger, batch_id), (bare, lambda: None)):
-            batch_ids = [make_id() for _ in group.outcomes]
-            began = time.perf_counter()
-            writer.write(group, batch_ids)
-            timings.append(time.perf_counter() - began)
-        rows.append(group.table.num_rows)
-    return with_ledger, bare, rows
-
-
 # -- report --------------------------------------------------------------------------------------
-
-
-def machine_info() -> dict[str, Any]:
-    cpu_model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    versions = {}
-    for name in ("grpcio", "protobuf", "duckdb", "pyarrow", "numpy"):
-        with contextlib.suppress(Exception):
-            from importlib.metadata import version
-
-            versions[name] = version(name)
-    with contextlib.suppress(Exception):
-        from google.protobuf.internal import api_implementation
-
-        versions["protobuf_backend"] = api_implementation.Type()
-    return {
-        "nproc": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)),
-        "cpu_model": cpu_model,
-        "mem_total_mib": status_meminfo_mib(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "packages": versions,
-        "code": code_state(),
-    }
-
-
-def status_meminfo_mib() -> int:
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) // 1024
-    return 0
-
-
-def code_state() -> dict[str, Any]:
-    """Which code ran: where ``store`` is imported from, and its git state (read-only calls).
-
-    The server subprocess inherits the environment, so it imports the same tree (e.g. a
-    ``git archive`` export put first with PYTHONPATH).
-    """
-    import store
-
-    root = Path(store.__file__).resolve().parent.parent
-
-    def git(*argv: str) -> str:
-        return subprocess.run(
-            ["git", "--no-optional-locks", *argv],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=20,
-        ).stdout.strip()
-
-    state: dict[str, Any] = {"root": str(root)}
-    with contextlib.suppress(Exception):
-        state["git_commit"] = git("rev-parse", "HEAD") or None
-        if state["git_commit"]:
-            changed = git("status", "--porcelain", "--", "store", "parallax").splitlines()
-            state["uncommitted_changes"] = changed
-    return state
 
 
 def print_summary(report: dict[str, Any]) -> None:
@@ -1041,30 +515,6 @@ def print_summary(report: dict[str, Any]) -> None:
             + ": those figures understate this machine; rerun when it is quiet.",
         )
     print("\n".join(lines), flush=True)
-
-
-DESCRIPTION = (
-    "bench/ingest.py: acknowledged OTLP/gRPC spans end to end into the lake, and the raw "
-    "single-thread limits of each stage, on this machine; one entry per run label"
-)
-
-
-def write_results(
-    path: Path, label: str, report: dict[str, Any], description: str = DESCRIPTION
-) -> None:
-    """Merge this run into the results file under its label (written atomically)."""
-    data: dict[str, Any] = {}
-    with contextlib.suppress(OSError, ValueError):
-        data = json.loads(path.read_text())
-    if not isinstance(data.get("runs"), dict):
-        data = {"runs": {}}
-    data["description"] = description
-    data["runs"][label] = report
-    data["latest"] = label
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    tmp.replace(path)
 
 
 # -- main -------------------------------------------------------------------------------------
@@ -1187,7 +637,7 @@ def main(argv: list[str] | None = None) -> int:
             "server_commits": server_commits(server_log),
             "results_path": str(args.output),
         }
-        write_results(args.output, label, report)
+        write_results(args.output, label, report, DESCRIPTION)
         if raw:
             print_summary(report)
         else:
