@@ -16,7 +16,7 @@ import shutil
 import signal
 import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -61,6 +61,25 @@ class RunningCollector:
     address: str
     heartbeat: HeartbeatLoop | None = None
     stopped: bool = False
+    _summaries: threading.Event = field(default_factory=threading.Event)
+
+    def summary_line(self) -> str:
+        """One line for the log: what came in, what was kept, what was delivered or lost."""
+        tagging, shipped, stats = self.tagger.counters, self.shipper.counters, self.buffer.stats()
+        return (
+            f"collector: {tagging.spans_in:,} spans in, {tagging.spans_sampled_out:,} sampled "
+            f"out, {self.receiver.invalid_requests} invalid requests, "
+            f"{tagging.unknown_quantization} unknown quantizations, {tagging.unknown_tier} "
+            f"unknown tiers; {shipped.spans_delivered:,} delivered in "
+            f"{shipped.batches_delivered:,} batches, {shipped.spans_rejected} rejected, "
+            f"{shipped.retries} retries, {self.shipper.dead_letters.batches} dead-lettered; "
+            f"buffer {stats.pending_batches} batches pending (oldest "
+            f"{stats.oldest_pending_age_s:.0f}s), {stats.dropped_spans:,} spans dropped"
+        )
+
+    def _log_summaries(self) -> None:
+        while not self._summaries.wait(self.settings.heartbeat_interval_s):
+            log.info(self.summary_line())
 
     def models(self) -> tuple[ModelState, ...]:
         """The model variants this node has served, as traffic showed them."""
@@ -109,6 +128,7 @@ class RunningCollector:
         if self.stopped:
             return
         self.stopped = True
+        self._summaries.set()
         if self.heartbeat is not None:
             self.heartbeat.stop(timeout=10)
         self.loop.run(self.grpc_server.stop(RECEIVER_GRACE_S))
@@ -116,6 +136,7 @@ class RunningCollector:
         self.intake.close()
         self.shipper.stop(self.settings.shutdown_flush_s)
         pending = self.buffer.stats().pending_batches
+        log.info(self.summary_line())
         self.buffer.close()
         log.info("collector stopped; %d batch(es) stay buffered for the next start", pending)
 
@@ -174,6 +195,7 @@ def start_collector(settings: CollectorSettings) -> RunningCollector:
         interval_s=settings.heartbeat_interval_s,
     )
     collector.heartbeat.start()
+    threading.Thread(target=collector._log_summaries, name="collector-summary", daemon=True).start()
     return collector
 
 

@@ -43,7 +43,6 @@ class Intake:
         self._linger_s = linger_ms / 1000
         self._queue: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="collector-intake", daemon=True)
-        self.records = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -106,6 +105,5 @@ class Intake:
             for export in group:
                 export.future.set_exception(err)
             return
-        self.records += 1
         for export in group:
             export.future.set_result(seq)

@@ -207,3 +207,21 @@ def test_shutdown_keeps_undelivered_batches_on_disk_for_the_next_start(
     second = make_collector(f"127.0.0.1:{port}")  # same buffer directory
     wait_until(lambda: stored_count(store_settings) == 30)
     wait_until(lambda: second.buffer.stats().pending_batches == 0)
+
+
+def test_the_summary_line_reports_what_came_in_and_what_was_delivered(
+    server, make_collector, store_settings
+):
+    collector = make_collector(server.address, sampling_ratio=0.5)
+    bad_score = inference_span(attrs={conv.OUTPUT_SCORE: "high", conv.COLD_START: True})
+    request = export_request(
+        [inference_span(attrs={conv.MODEL_QUANTIZATION: "q3"}), bad_score]
+        + [inference_span(attrs={conv.CONFIDENCE: 0.99}) for _ in range(40)]
+    )
+    OtlpClient(collector.address).export(request)
+    wait_until(lambda: collector.shipper.counters.batches_delivered == 1)
+    line = collector.summary_line()
+    sampled_out = collector.tagger.counters.spans_sampled_out
+    assert "42 spans in" in line and f"{sampled_out} sampled out" in line
+    assert "1 unknown quantizations" in line and "1 rejected" in line
+    assert f"{42 - sampled_out - 1} delivered in 1 batches" in line
