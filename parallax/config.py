@@ -185,18 +185,65 @@ class CollectorSettings:
 
 
 @dataclass(frozen=True)
+class ReconcilerSettings:
+    """``[reconciler]``: divergence and skew analysis, run inside ``parallax server``."""
+
+    policies_file: str = _setting(
+        "", "Policies TOML (docs/policies.md); empty: every feature gets the built-in defaults."
+    )
+    interval_s: float = _setting(
+        60.0, "Seconds between incremental reconciler runs inside parallax server (0: off).",
+        _not_negative,
+    )
+    skew_window_s: float = _setting(
+        7 * 86400.0,
+        "Skew looks at versions seen in traffic or node inventory within this many seconds.",
+        _positive,
+    )
+    drift_min_answers: int = _setting(
+        100, "Output drift judges a variant pair only when both have this many answers.",
+        _positive,
+    )
+
+
+@dataclass(frozen=True)
+class DashboardSettings:
+    """``[dashboard]``: the Streamlit app SREs open (``parallax dashboard``)."""
+
+    listen: str = _setting("127.0.0.1:8501", "Dashboard HTTP address.", _host_port)
+    latency_budget_ms: float = _setting(
+        30.0, "Edge latency budget drawn on the Latency page (p50/p95/p99 against it).", _positive
+    )
+    refresh_s: float = _setting(
+        30.0, "Auto-refresh period of the pages, and the time-to-live of cached queries.",
+        _positive,
+    )
+    heartbeat_tolerance_s: float = _setting(
+        90.0, "A node silent longer than this is stale; three times this, offline.", _positive
+    )
+    query_row_limit: int = _setting(10_000, "Rows the SQL page returns at most.", _positive)
+    query_timeout_s: float = _setting(
+        10.0, "The SQL page interrupts a query running longer than this.", _positive
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings, one section per component."""
 
     store: StoreSettings = field(default_factory=StoreSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     collector: CollectorSettings = field(default_factory=CollectorSettings)
+    reconciler: ReconcilerSettings = field(default_factory=ReconcilerSettings)
+    dashboard: DashboardSettings = field(default_factory=DashboardSettings)
 
 
 _SECTION_TYPES: dict[str, type] = {
     "store": StoreSettings,
     "server": ServerSettings,
     "collector": CollectorSettings,
+    "reconciler": ReconcilerSettings,
+    "dashboard": DashboardSettings,
 }
 
 
