@@ -72,6 +72,16 @@ def parse_quantization(value: str) -> Quantization | None:
         return _QUANTIZATION_ALIASES.get(token)
 
 
+def quantization_spellings() -> dict[str, Quantization]:
+    """Every lowercase spelling :func:`parse_quantization` accepts, and what it means."""
+    return {q.value: q for q in Quantization} | _QUANTIZATION_ALIASES
+
+
+def tier_spellings() -> dict[str, HardwareTier]:
+    """Every lowercase spelling (``_`` as ``-``) :func:`parse_tier` accepts, and its tier."""
+    return {t.value: t for t in HardwareTier} | _TIER_ALIASES
+
+
 def parse_tier(value: str) -> HardwareTier | None:
     """The HardwareTier a spelling means (``NEAR_EDGE`` -> near-edge); None if none."""
     token = value.strip().lower().replace("_", "-")

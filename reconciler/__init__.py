@@ -1,6 +1,10 @@
-"""The reconciler: version-mismatched results and fleet skew (issue #4). Reads via ``store``.
+"""The reconciler: version-mismatched results and fleet skew (docs/reconciler.md).
 
-So far: ``reconciler.policies``, the per-feature policies file (comparators,
-tolerances, resolution, skew tolerances; docs/policies.md). The computation of
-divergences, pair statistics, reconciled results, drift, skew and findings follows.
+``reconcile(con, policies, settings)`` runs once on the lake (incremental, or ``full``);
+``reconciler.policies`` reads the per-feature policies file. Reads and writes the lake
+only through the connection ``store`` gives it.
 """
+
+from reconciler.run import RunReport, reconcile
+
+__all__ = ["RunReport", "reconcile"]

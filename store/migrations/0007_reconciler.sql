@@ -39,7 +39,8 @@ CREATE TABLE reconcile_answers (
     output_score      DOUBLE,
     output_topk       VARCHAR[],
     output_digest     VARCHAR,
-    repeat_compared   BOOLEAN NOT NULL,
+    repeat_time       TIMESTAMPTZ,      -- the second span, when there is one
+    repeat_compared   BOOLEAN NOT NULL, -- within the window, both carry the compared output
     repeat_disagrees  BOOLEAN,
     repeat_delta      DOUBLE
 );
@@ -94,15 +95,15 @@ CREATE TABLE variant_pairs (
 CREATE TABLE reconciled (
     feature           VARCHAR NOT NULL,
     input_fingerprint VARCHAR NOT NULL,
-    canonical_variant VARCHAR NOT NULL,
-    resolved_by       VARCHAR NOT NULL,  -- reference | newest | highest_precision | majority
+    canonical_variant VARCHAR,           -- NULL: the reference did not answer, no fallback
+    resolved_by       VARCHAR NOT NULL,  -- reference | newest | highest_precision | majority | none
     output_label      VARCHAR,
     output_score      DOUBLE,
     output_topk       VARCHAR[],
     output_digest     VARCHAR,
     variants          BIGINT NOT NULL,   -- variants that answered
     agreeing_variants BIGINT NOT NULL,   -- of those, agreeing with the canonical answer
-    agreed            BOOLEAN NOT NULL,  -- every compared variant agrees with the canonical one
+    agreed            BOOLEAN NOT NULL,  -- no two compared answers disagree
     answers           BIGINT NOT NULL,   -- spans
     first_seen        TIMESTAMPTZ NOT NULL,
     last_seen         TIMESTAMPTZ NOT NULL

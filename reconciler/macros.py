@@ -1,0 +1,78 @@
+"""SQL macros the reconciler's queries share: spellings, variants, comparators, intervals.
+
+Created as temporary macros on the reconciler's connection at the start of every run.
+The comparator macros are the one definition of "two answers agree" (docs/reconciler.md);
+every table that compares answers goes through them.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from parallax.conventions import quantization_spellings, tier_spellings
+
+WILSON_Z = 1.959963984540054
+"""z of a two-sided 95% interval."""
+
+
+def _spelling_case(argument: str, canonical: dict[str, str], other: str) -> str:
+    """CASE mapping every known spelling to its word; anything else to ``other``."""
+    arms = " ".join(f"WHEN '{raw}' THEN '{word}'" for raw, word in sorted(canonical.items()))
+    return f"CASE {argument} {arms} ELSE {other} END"
+
+
+def _macros() -> list[str]:
+    quant_words = {raw: q.value for raw, q in quantization_spellings().items()}
+    tier_words = {raw: t.value for raw, t in tier_spellings().items()}
+    quant = _spelling_case("lower(trim(q))", quant_words, "'other'")
+    tier = _spelling_case(
+        "replace(lower(trim(t)), '_', '-')", tier_words, "replace(lower(trim(t)), ' ', '-')"
+    )
+    z = WILSON_Z
+    return [
+        f"px_quantization(q) AS CASE WHEN q IS NULL THEN 'unknown' ELSE {quant} END",
+        f"px_tier(t) AS CASE WHEN t IS NULL THEN 'unknown' ELSE {tier} END",
+        # 'MODEL VERSION QUANTIZATION TIER [ACCELERATOR]' (reconciler.policies.Variant)
+        """px_variant(model, version, quant, tier, accelerator) AS concat_ws(' ',
+            replace(coalesce(nullif(model, ''), 'unknown'), ' ', '_'),
+            replace(coalesce(nullif(version, ''), 'unknown'), ' ', '_'),
+            quant, tier, nullif(replace(accelerator, ' ', '_'), ''))""",
+        """px_topk_overlap(a, b) AS CASE WHEN len(a) > 0 AND len(b) > 0
+            THEN len(list_intersect(a, b)) / greatest(len(list_distinct(a)), len(list_distinct(b)))
+            END""",
+        # Whether both answers carry the output the comparator looks at.
+        """px_comparable(comparator, la, lb, sa, sb, ka, kb, da, db) AS CASE comparator
+            WHEN 'label' THEN la IS NOT NULL AND lb IS NOT NULL
+            WHEN 'score' THEN sa IS NOT NULL AND sb IS NOT NULL
+            WHEN 'topk' THEN len(ka) > 0 AND len(kb) > 0
+            WHEN 'digest' THEN da IS NOT NULL AND db IS NOT NULL END""",
+        """px_disagrees(comparator, tol, min_overlap, la, lb, sa, sb, ka, kb, da, db) AS
+            CASE comparator
+            WHEN 'label' THEN la <> lb
+            WHEN 'score' THEN abs(sa - sb) > tol
+            WHEN 'topk' THEN px_topk_overlap(ka, kb) < min_overlap
+            WHEN 'digest' THEN da <> db END""",
+        """px_delta(comparator, sa, sb, ka, kb) AS CASE comparator
+            WHEN 'topk' THEN 1 - px_topk_overlap(ka, kb)
+            ELSE abs(sa - sb) END""",
+        """px_output(comparator, l, s, k, d) AS CASE comparator
+            WHEN 'label' THEN l
+            WHEN 'score' THEN CAST(s AS VARCHAR)
+            WHEN 'topk' THEN array_to_string(k, ',')
+            WHEN 'digest' THEN d END""",
+        f"""px_wilson_low(d, n) AS CASE WHEN n > 0 THEN greatest(0.0,
+            (d / n + {z}^2 / (2 * n) - {z} * sqrt(d / n * (1 - d / n) / n + {z}^2 / (4 * n^2)))
+            / (1 + {z}^2 / n)) END""",
+        f"""px_wilson_high(d, n) AS CASE WHEN n > 0 THEN least(1.0,
+            (d / n + {z}^2 / (2 * n) + {z} * sqrt(d / n * (1 - d / n) / n + {z}^2 / (4 * n^2)))
+            / (1 + {z}^2 / n)) END""",
+        # Score histogram bucket of [0, 1] in 20 steps; out-of-range scores go to the ends.
+        """px_score_bucket(s) AS lpad(CAST(CAST(least(greatest(floor(s * 20), 0), 19)
+            AS INTEGER) AS VARCHAR), 2, '0')""",
+    ]
+
+
+def create_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """(Re)create the macros as temporary macros of this connection."""
+    for macro in _macros():
+        con.execute(f"CREATE OR REPLACE TEMP MACRO {macro}")

@@ -1,0 +1,35 @@
+"""The policies as the temporary table ``rc_policy`` the reconciler's SQL joins against:
+one row per feature found in the lake's traffic (features without their own table get
+the defaults, as :meth:`Policies.for_feature` says)."""
+
+from __future__ import annotations
+
+import duckdb
+
+from reconciler.policies import Policies
+
+_COLUMNS = """
+    feature VARCHAR, comparator VARCHAR, tolerance DOUBLE, topk_min_overlap DOUBLE,
+    rate_tolerance DOUBLE, window_s DOUBLE, min_shared_inputs BIGINT, resolution VARCHAR,
+    reference_fallback VARCHAR, max_versions_behind INTEGER, max_days_behind DOUBLE
+"""
+
+
+def load_policy_table(con: duckdb.DuckDBPyConnection, policies: Policies) -> None:
+    """Create ``rc_policy`` for every feature in ``traffic_hourly``."""
+    found = con.execute("SELECT DISTINCT feature FROM traffic_hourly").fetchall()
+    features = [row[0] for row in found]
+    rows = []
+    for feature in features:
+        p = policies.for_feature(feature)
+        fallback = p.reference_fallback.value if p.reference_fallback else None
+        rows.append(
+            (
+                feature, p.comparator.value, p.tolerance, p.topk_min_overlap,
+                p.disagreement_rate_tolerance, p.window_s, p.min_shared_inputs,
+                p.resolution.value, fallback, p.max_versions_behind, p.max_days_behind,
+            )
+        )  # fmt: skip
+    con.execute(f"CREATE OR REPLACE TEMP TABLE rc_policy ({_COLUMNS})")
+    if rows:
+        con.executemany(f"INSERT INTO rc_policy VALUES ({', '.join(['?'] * 11)})", rows)

@@ -1,0 +1,15 @@
+-- Swap the recomputed groups (rc_touched) into the lake's tables.
+DELETE FROM reconcile_answers a USING rc_touched t
+WHERE a.feature = t.feature AND a.input_fingerprint = t.input_fingerprint;
+
+DELETE FROM comparisons c USING rc_touched t
+WHERE c.feature = t.feature AND c.input_fingerprint = t.input_fingerprint;
+
+DELETE FROM reconciled r USING rc_touched t
+WHERE r.feature = t.feature AND r.input_fingerprint = t.input_fingerprint;
+
+INSERT INTO reconcile_answers BY NAME SELECT * FROM rc_answers;
+
+INSERT INTO comparisons BY NAME SELECT * FROM rc_comparisons;
+
+INSERT INTO reconciled BY NAME SELECT * FROM rc_reconciled;
