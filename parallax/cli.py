@@ -17,12 +17,6 @@ from parallax import __version__
 from parallax.config import Settings, load_settings
 from parallax.errors import ParallaxError
 
-# subcommand -> the issue that brings it
-NOT_YET = {
-    "reconcile": "the reconciler (issue #4)",
-    "dashboard": "the dashboard (issue #5)",
-}
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
@@ -94,8 +88,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--transactions", type=int, default=2000, help="inputs to score")
     demo.add_argument("--seed", type=int, default=7)
 
-    for name, what in NOT_YET.items():
-        _command(commands, name, f"{what}: not available yet", _not_yet)
+    reconcile = _command(
+        commands,
+        "reconcile",
+        "find divergences and skew now (when no server runs; the server does it on an interval)",
+        _run_reconcile,
+    )
+    _lake_flags(reconcile)
+    reconcile.add_argument(
+        "--policies",
+        dest="reconciler.policies_file",
+        help="policies TOML (reconciler.policies_file)",
+    )
+    reconcile.add_argument("--full", action="store_true", help="rebuild every table from scratch")
+
+    dashboard = _command(
+        commands, "dashboard", "serve the SRE dashboard (Streamlit, read-only)", _run_dashboard
+    )
+    _lake_flags(dashboard)
+    dashboard.add_argument("--listen", dest="dashboard.listen", help="HOST:PORT (dashboard.listen)")
+
     return parser
 
 
@@ -160,15 +172,28 @@ def _run_maintain(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _run_reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    from reconciler import reconcile
+    from reconciler.loop import PoliciesSource
+    from store.lake import open_writer
+
+    policies = PoliciesSource(settings.reconciler.policies_file).policies
+    with open_writer(settings.store) as lake:
+        report = reconcile(lake.con, policies, settings.reconciler, full=args.full)
+    print(report.summary())
+    return 0
+
+
 def _run_demo(args: argparse.Namespace, settings: Settings) -> int:
     from parallax.demo import main as demo
 
     return demo(settings.store.path, args.transactions, args.seed)
 
 
-def _not_yet(args: argparse.Namespace, settings: Settings) -> int:
-    print(f"parallax {args.command}: {NOT_YET[args.command]} is not available yet", file=sys.stderr)
-    return 2
+def _run_dashboard(args: argparse.Namespace, settings: Settings) -> int:
+    from dashboard.launch import run_dashboard
+
+    return run_dashboard(settings)
 
 
 if __name__ == "__main__":

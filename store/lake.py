@@ -85,6 +85,17 @@ class WriterLake:
     location: LakeLocation
     lock: WriterLock | None
 
+    def session(self) -> duckdb.DuckDBPyConnection:
+        """Another connection to the writer's database, for a component on its own thread.
+
+        Its transactions run beside the ingest writer's (DuckLake snapshot isolation); it
+        must write only tables the ingest writer does not (the reconciler's).
+        """
+        con = self.con.cursor()
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"USE {LAKE_ALIAS}")
+        return con
+
     def close(self) -> None:
         try:
             self.con.close()

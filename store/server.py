@@ -1,7 +1,8 @@
 """``parallax server``: the ingest service and the lake's single writer, as one process.
 
-Lifecycle: take the writer lock and migrate the lake, start the gRPC server and the
-ingest pipeline, run until SIGTERM or SIGINT, then stop accepting, let in-flight
+Lifecycle: take the writer lock and migrate the lake, start the gRPC server, the
+ingest pipeline and the reconciler (an incremental run every ``reconciler.interval_s``,
+on its own connection), run until SIGTERM or SIGINT, then stop accepting, let in-flight
 requests finish within ``shutdown_grace_s``, commit everything accepted and exit 0.
 """
 
@@ -20,6 +21,7 @@ import grpc
 
 from parallax.aio import EventLoopThread
 from parallax.config import Settings
+from reconciler.loop import ReconcilerLoop
 from store.errors import StoreError
 from store.fleet import FleetService
 from store.fleet.policy_file import PolicyFile
@@ -43,6 +45,7 @@ class RunningServer:
     lake: WriterLake
     address: str
     grace_s: float
+    reconciler: ReconcilerLoop | None = None
     stopped: bool = False
 
     def stop(self) -> None:
@@ -50,6 +53,8 @@ class RunningServer:
         if self.stopped:
             return
         self.stopped = True
+        if self.reconciler is not None:
+            self.reconciler.stop()  # a run in progress rolls back; the next start redoes it
         self.loop.run(self.grpc_server.stop(self.grace_s))
         self.loop.close()
         drained = self.pipeline.close(timeout=self.grace_s + 30)
@@ -61,7 +66,10 @@ class RunningServer:
 def start_server(settings: Settings) -> RunningServer:
     """Open the lake as its writer and start serving OTLP/gRPC; raises StoreError on failure."""
     lake = open_writer(settings.store)
+    reconciler = None
     try:
+        if settings.reconciler.interval_s > 0:
+            reconciler = ReconcilerLoop(lake.session, settings.reconciler)
         server_id = f"{socket.gethostname()}:{os.getpid()}"
         pipeline = IngestPipeline(
             LakeWriter(lake.con),
@@ -79,12 +87,21 @@ def start_server(settings: Settings) -> RunningServer:
         address = _bind(grpc_server, settings.server.listen)
         pipeline.start()
         loop.run(grpc_server.start())
+        if reconciler is not None:
+            reconciler.start()
     except BaseException:
         lake.close()
         raise
     log.info("parallax server listening on %s, lake %s", address, lake.location.root)
     return RunningServer(
-        grpc_server, loop, pipeline, fleet, lake, address, settings.server.shutdown_grace_s
+        grpc_server,
+        loop,
+        pipeline,
+        fleet,
+        lake,
+        address,
+        settings.server.shutdown_grace_s,
+        reconciler,
     )
 
 

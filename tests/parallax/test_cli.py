@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from parallax.cli import NOT_YET, main
+from parallax.cli import main
 
 
 def test_help_lists_every_subcommand(capsys):
@@ -17,12 +17,6 @@ def test_help_lists_every_subcommand(capsys):
     out = capsys.readouterr().out
     for command in ("server", "collector", "dashboard", "demo", "reconcile", "sql", "maintain"):
         assert command in out
-
-
-@pytest.mark.parametrize("command", sorted(NOT_YET))
-def test_subcommands_of_later_components_say_they_are_not_available_yet(command, capsys):
-    assert main([command]) == 2
-    assert "not available yet" in capsys.readouterr().err
 
 
 def test_a_bad_config_fails_at_start_up_naming_key_and_file(tmp_path, capsys):

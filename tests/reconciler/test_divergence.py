@@ -146,9 +146,9 @@ def test_topk_comparator_uses_the_overlap_of_the_lists(fleet):
     fleet.commit(
         [
             fleet.answer("recs", "two-swapped", FP32, topk=base),
-            fleet.answer("recs", "two-swapped", INT8, topk=base[:8] + ["x", "y"]),
+            fleet.answer("recs", "two-swapped", INT8, topk=[*base[:8], "x", "y"]),
             fleet.answer("recs", "three-swapped", FP32, topk=base),
-            fleet.answer("recs", "three-swapped", INT8, topk=base[:7] + ["x", "y", "z"]),
+            fleet.answer("recs", "three-swapped", INT8, topk=[*base[:7], "x", "y", "z"]),
         ]
     )
 

@@ -1,0 +1,84 @@
+"""`parallax reconcile` and the reconciler inside `parallax server`."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from parallax.cli import main
+from parallax.config import ReconcilerSettings, ServerSettings, Settings
+from store.lake import connect, open_writer
+from store.server import start_server
+from tests.reconciler.fleet import Fleet
+from tests.waiting import wait_until
+
+FP32 = "gbm 2.3 fp32 cloud"
+INT8 = "gbm 2.3 int8 device"
+
+
+def seed(store_settings) -> None:
+    with open_writer(store_settings) as lake:
+        fleet = Fleet(lake.con)
+        fleet.commit(
+            [fleet.answer("fraud", "in-1", FP32, label="legit"),
+             fleet.answer("fraud", "in-1", INT8, label="fraud")]
+        )  # fmt: skip
+
+
+def test_reconcile_command_runs_once_and_full_rebuilds(store_settings, capsys):
+    seed(store_settings)
+
+    assert main(["reconcile", "--lake", store_settings.path]) == 0
+    assert "reconcile run 1 (full): 2 new spans, 1 groups recomputed" in capsys.readouterr().out
+    assert main(["reconcile", "--lake", store_settings.path]) == 0
+    assert "run 2 (incremental): 0 new spans" in capsys.readouterr().out
+    assert main(["reconcile", "--lake", store_settings.path, "--full"]) == 0
+    assert "run 3 (full): 2 new spans" in capsys.readouterr().out
+
+    con = connect(store_settings)
+    assert con.execute("SELECT count(*) FROM divergences").fetchone() == (1,)
+
+
+def test_reconcile_command_names_file_feature_and_key_of_a_bad_policy(
+    store_settings, tmp_path, capsys
+):
+    policies = tmp_path / "policies.toml"
+    policies.write_text('[features.fraud]\ncomparator = "exact"\n')
+
+    assert main(["reconcile", "--lake", store_settings.path, "--policies", str(policies)]) == 2
+
+    err = capsys.readouterr().err
+    assert f"{policies}: feature 'fraud': comparator: must be one of" in err
+
+
+def test_the_server_reconciles_on_its_interval_while_ingest_writes(store_settings):
+    seed(store_settings)
+    settings = Settings(
+        store=store_settings,
+        server=ServerSettings(listen="127.0.0.1:0"),
+        reconciler=dataclasses.replace(ReconcilerSettings(), interval_s=0.2),
+    )
+    server = start_server(settings)
+    try:
+        wait_until(lambda: server.reconciler.last_report is not None, timeout=30)
+        reader = connect(store_settings)
+        rows = reader.execute("SELECT input_fingerprint FROM divergences").fetchall()
+        assert rows == [("in-1",)]
+    finally:
+        server.stop()
+
+
+def test_a_bad_policies_file_stops_the_server_at_start_up(store_settings, tmp_path, capsys):
+    policies = tmp_path / "policies.toml"
+    policies.write_text("[features.fraud]\ntolerance = '2%'\n")
+
+    code = main(["--config", str(write_config(tmp_path, policies)), "server",
+                 "--lake", store_settings.path, "--listen", "127.0.0.1:0"])  # fmt: skip
+
+    assert code == 2
+    assert "feature 'fraud': tolerance: expected float, got str '2%'" in capsys.readouterr().err
+
+
+def write_config(tmp_path, policies):
+    config = tmp_path / "parallax.toml"
+    config.write_text(f'[reconciler]\npolicies_file = "{policies}"\n')
+    return config
