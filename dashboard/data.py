@@ -39,7 +39,8 @@ class LakeUnavailable(Exception):
     """The lake cannot be read right now; the message says why, for people."""
 
 
-@st.cache_resource(show_spinner=False)
+# Reattached hourly: a long-lived attach would keep a replaced or moved lake's old catalog.
+@st.cache_resource(ttl=3600, max_entries=8, show_spinner=False)
 def _connection(store: StoreSettings) -> duckdb.DuckDBPyConnection:
     return connect(store, read_only=True)
 
