@@ -37,8 +37,9 @@ def _macros() -> list[str]:
             replace(coalesce(nullif(model, ''), 'unknown'), ' ', '_'),
             replace(coalesce(nullif(version, ''), 'unknown'), ' ', '_'),
             quant, tier, nullif(replace(accelerator, ' ', '_'), ''))""",
+        # Shared items over the longer list (top-k lists hold distinct items).
         """px_topk_overlap(a, b) AS CASE WHEN len(a) > 0 AND len(b) > 0
-            THEN len(list_intersect(a, b)) / greatest(len(list_distinct(a)), len(list_distinct(b)))
+            THEN len(list_filter(a, x -> list_contains(b, x))) / greatest(len(a), len(b))
             END""",
         # Whether both answers carry the output the comparator looks at.
         """px_comparable(comparator, la, lb, sa, sb, ka, kb, da, db) AS CASE comparator
@@ -46,14 +47,15 @@ def _macros() -> list[str]:
             WHEN 'score' THEN sa IS NOT NULL AND sb IS NOT NULL
             WHEN 'topk' THEN len(ka) > 0 AND len(kb) > 0
             WHEN 'digest' THEN da IS NOT NULL AND db IS NOT NULL END""",
-        """px_disagrees(comparator, tol, min_overlap, la, lb, sa, sb, ka, kb, da, db) AS
+        # `overlap` is px_topk_overlap of the two lists, computed once by the caller.
+        """px_disagrees(comparator, tol, min_overlap, la, lb, sa, sb, overlap, da, db) AS
             CASE comparator
             WHEN 'label' THEN la <> lb
             WHEN 'score' THEN abs(sa - sb) > tol
-            WHEN 'topk' THEN px_topk_overlap(ka, kb) < min_overlap
+            WHEN 'topk' THEN overlap < min_overlap
             WHEN 'digest' THEN da <> db END""",
-        """px_delta(comparator, sa, sb, ka, kb) AS CASE comparator
-            WHEN 'topk' THEN 1 - px_topk_overlap(ka, kb)
+        """px_delta(comparator, sa, sb, overlap) AS CASE comparator
+            WHEN 'topk' THEN 1 - overlap
             ELSE abs(sa - sb) END""",
         """px_output(comparator, l, s, k, d) AS CASE comparator
             WHEN 'label' THEN l
@@ -66,6 +68,14 @@ def _macros() -> list[str]:
         f"""px_wilson_high(d, n) AS CASE WHEN n > 0 THEN least(1.0,
             (d / n + {z}^2 / (2 * n) + {z} * sqrt(d / n * (1 - d / n) / n + {z}^2 / (4 * n^2)))
             / (1 + {z}^2 / n)) END""",
+        # The sort key of a variant under a resolution rule: smaller is preferred.
+        """px_resolution_key(rule, is_reference, agreeing, version_order, precision_rank, variant) AS
+            {'not_reference': rule = 'reference' AND NOT is_reference,
+             'fewer_votes': CASE WHEN rule = 'majority' THEN -agreeing ELSE 0 END,
+             'older': CASE WHEN rule = 'newest' THEN -version_order ELSE 0 END,
+             'precision': precision_rank,
+             'version': -version_order,
+             'variant': variant}""",
         # Score histogram bucket of [0, 1] in 20 steps; out-of-range scores go to the ends.
         """px_score_bucket(s) AS lpad(CAST(CAST(least(greatest(floor(s * 20), 0), 19)
             AS INTEGER) AS VARCHAR), 2, '0')""",

@@ -1,108 +1,125 @@
 -- Recompute reconciliation groups: every (feature, input fingerprint) in rc_touched, or
--- every group when /*touched*/ is empty (a full rebuild). Results go to temp tables
--- rc_answers, rc_comparisons and rc_reconciled; replace.sql swaps them into the lake.
--- Needs rc_policy (policies.py) and, before rc_reconciled, rc_variant_rank (ranks.py).
+-- every group when /*touched*/ is empty (a full rebuild). Results go to the temp tables
+-- rc_answers and rc_comparisons; replace_groups.sql (or rebuild_groups.sql) swaps them
+-- into the lake.
+-- Needs rc_policy (policy_table.py).
 
--- The spans of those groups, each delivered span once (an at-least-once exporter may
--- deliver a span twice; a span is never compared with its own copy).
-CREATE OR REPLACE TEMP TABLE rc_group_spans AS
-SELECT
-    s.feature,
-    s.input_fingerprint,
-    px_variant(s.model_name, s.model_version, px_quantization(s.quantization),
-               px_tier(s.hardware_tier), s.accelerator) AS variant,
-    s.model_name,
-    s.model_version,
-    px_quantization(s.quantization) AS quantization,
-    px_tier(s.hardware_tier) AS hardware_tier,
-    coalesce(s.accelerator, '') AS accelerator,
-    s.node_id,
-    s.start_time,
-    s.trace_id,
-    s.span_id,
-    s.output_label,
-    s.output_score,
-    s.output_topk,
-    s.output_digest
-FROM spans s /*touched*/
-WHERE s.feature IS NOT NULL AND s.input_fingerprint IS NOT NULL
-QUALIFY row_number() OVER (PARTITION BY s.trace_id, s.span_id ORDER BY s.ingested_at) = 1;
-
--- Each variant's answer to each input: its first span; the second one is its repeat.
+-- Each variant's answer to each input: its first span (by start time, then span id); the
+-- next distinct span is its repeat. One hash aggregation, no sort: the three first spans
+-- are kept so that a copy of the first (an at-least-once exporter delivered it twice) is
+-- skipped, and `answers` counts distinct spans.
 CREATE OR REPLACE TEMP TABLE rc_answers AS
-WITH ordered AS (
+WITH normalized AS (
     SELECT
-        g.*,
-        count(*) OVER everything AS answers,
-        max(g.start_time) OVER everything AS last_time,
-        lead(g.start_time) OVER by_time AS r_time,
-        lead(g.output_label) OVER by_time AS r_label,
-        lead(g.output_score) OVER by_time AS r_score,
-        lead(g.output_topk) OVER by_time AS r_topk,
-        lead(g.output_digest) OVER by_time AS r_digest,
-        row_number() OVER by_time AS nth
-    FROM rc_group_spans g
-    WINDOW
-        everything AS (PARTITION BY g.feature, g.input_fingerprint, g.variant),
-        by_time AS (PARTITION BY g.feature, g.input_fingerprint, g.variant
-                    ORDER BY g.start_time, g.span_id)
+        s.feature,
+        s.input_fingerprint,
+        px_variant(s.model_name, s.model_version, px_quantization(s.quantization),
+                   px_tier(s.hardware_tier), s.accelerator) AS variant,
+        s.model_name,
+        s.model_version,
+        px_quantization(s.quantization) AS quantization,
+        px_tier(s.hardware_tier) AS hardware_tier,
+        coalesce(s.accelerator, '') AS accelerator,
+        {'node_id': s.node_id, 'start_time': s.start_time, 'trace_id': s.trace_id,
+         'span_id': s.span_id, 'label': s.output_label, 'score': s.output_score,
+         'topk': s.output_topk, 'digest': s.output_digest} AS answer
+    FROM spans s /*touched*/
+    WHERE s.feature IS NOT NULL AND s.input_fingerprint IS NOT NULL
+),
+per_variant AS (
+    SELECT
+        feature, input_fingerprint, variant,
+        any_value(model_name) AS model_name,
+        any_value(model_version) AS model_version,
+        any_value(quantization) AS quantization,
+        any_value(hardware_tier) AS hardware_tier,
+        any_value(accelerator) AS accelerator,
+        count(DISTINCT (answer.trace_id, answer.span_id)) AS answers,
+        max(answer.start_time) AS last_time,
+        arg_min(answer, (answer.start_time, answer.span_id, answer.trace_id), 3) AS firsts
+    FROM normalized
+    GROUP BY feature, input_fingerprint, variant
+),
+picked AS (
+    SELECT
+        * EXCLUDE (firsts),
+        firsts[1] AS a,
+        list_filter(firsts[2:], x -> x.span_id <> firsts[1].span_id
+                                     OR x.trace_id <> firsts[1].trace_id)[1] AS r
+    FROM per_variant
 )
 SELECT
     o.feature, o.input_fingerprint, o.variant,
     o.model_name, o.model_version, o.quantization, o.hardware_tier, o.accelerator,
-    o.answers, o.node_id, o.start_time, o.last_time, o.trace_id, o.span_id,
-    o.output_label, o.output_score, o.output_topk, o.output_digest,
-    o.r_time AS repeat_time,
+    o.answers, o.a.node_id AS node_id, o.a.start_time AS start_time, o.last_time,
+    o.a.trace_id AS trace_id, o.a.span_id AS span_id,
+    o.a.label AS output_label, o.a.score AS output_score, o.a.topk AS output_topk,
+    o.a.digest AS output_digest,
+    o.r.start_time AS repeat_time,
     coalesce(
-        epoch(o.r_time) - epoch(o.start_time) <= p.window_s
-        AND px_comparable(p.comparator, o.output_label, o.r_label, o.output_score, o.r_score,
-                          o.output_topk, o.r_topk, o.output_digest, o.r_digest),
+        epoch(o.r.start_time) - epoch(o.a.start_time) <= p.window_s
+        AND px_comparable(p.comparator, o.a.label, o.r.label, o.a.score, o.r.score,
+                          o.a.topk, o.r.topk, o.a.digest, o.r.digest),
         false) AS repeat_compared,
+    CASE WHEN repeat_compared AND p.comparator = 'topk'
+        THEN px_topk_overlap(o.a.topk, o.r.topk) END AS repeat_overlap,
     CASE WHEN repeat_compared THEN
-        px_disagrees(p.comparator, p.tolerance, p.topk_min_overlap,
-                     o.output_label, o.r_label, o.output_score, o.r_score,
-                     o.output_topk, o.r_topk, o.output_digest, o.r_digest)
+        px_disagrees(p.comparator, p.tolerance, p.topk_min_overlap, o.a.label, o.r.label,
+                     o.a.score, o.r.score, repeat_overlap, o.a.digest, o.r.digest)
     END AS repeat_disagrees,
     CASE WHEN repeat_compared THEN
-        px_delta(p.comparator, o.output_score, o.r_score, o.output_topk, o.r_topk)
+        px_delta(p.comparator, o.a.score, o.r.score, repeat_overlap)
     END AS repeat_delta
-FROM ordered o
-JOIN rc_policy p ON p.feature = o.feature
-WHERE o.nth = 1;
+FROM picked o
+JOIN rc_policy p ON p.feature = o.feature;
 
 -- Every pair of variants that answered the same input within the window, when both
 -- answers carry what the comparator compares.
 CREATE OR REPLACE TEMP TABLE rc_comparisons AS
+WITH paired AS (
+    SELECT
+        a.feature,
+        a.input_fingerprint,
+        a.variant AS variant_a,
+        b.variant AS variant_b,
+        p.comparator,
+        p.tolerance,
+        p.topk_min_overlap,
+        a.output_label AS label_a, b.output_label AS label_b,
+        a.output_score AS score_a, b.output_score AS score_b,
+        a.output_topk AS topk_a, b.output_topk AS topk_b,
+        a.output_digest AS digest_a, b.output_digest AS digest_b,
+        px_topk_overlap(a.output_topk, b.output_topk) AS topk_overlap,
+        a.node_id AS node_a,
+        b.node_id AS node_b,
+        a.start_time AS time_a,
+        b.start_time AS time_b,
+        a.trace_id AS trace_id_a,
+        b.trace_id AS trace_id_b,
+        a.span_id AS span_id_a,
+        b.span_id AS span_id_b
+    FROM rc_answers a
+    JOIN rc_answers b
+        ON b.feature = a.feature
+        AND b.input_fingerprint = a.input_fingerprint
+        AND a.variant < b.variant
+    JOIN rc_policy p ON p.feature = a.feature
+    WHERE abs(epoch(b.start_time) - epoch(a.start_time)) <= p.window_s
+        AND px_comparable(p.comparator, a.output_label, b.output_label, a.output_score,
+                          b.output_score, a.output_topk, b.output_topk, a.output_digest,
+                          b.output_digest)
+)
 SELECT
-    a.feature,
-    a.input_fingerprint,
-    a.variant AS variant_a,
-    b.variant AS variant_b,
-    px_disagrees(p.comparator, p.tolerance, p.topk_min_overlap,
-                 a.output_label, b.output_label, a.output_score, b.output_score,
-                 a.output_topk, b.output_topk, a.output_digest, b.output_digest) AS disagrees,
-    px_delta(p.comparator, a.output_score, b.output_score, a.output_topk, b.output_topk) AS delta,
-    abs(a.output_score - b.output_score) AS score_delta,
-    px_topk_overlap(a.output_topk, b.output_topk) AS topk_overlap,
-    px_output(p.comparator, a.output_label, a.output_score, a.output_topk, a.output_digest)
-        AS output_a,
-    px_output(p.comparator, b.output_label, b.output_score, b.output_topk, b.output_digest)
-        AS output_b,
-    a.node_id AS node_a,
-    b.node_id AS node_b,
-    a.start_time AS time_a,
-    b.start_time AS time_b,
-    a.trace_id AS trace_id_a,
-    b.trace_id AS trace_id_b,
-    a.span_id AS span_id_a,
-    b.span_id AS span_id_b
-FROM rc_answers a
-JOIN rc_answers b
-    ON b.feature = a.feature
-    AND b.input_fingerprint = a.input_fingerprint
-    AND a.variant < b.variant
-JOIN rc_policy p ON p.feature = a.feature
-WHERE abs(epoch(b.start_time) - epoch(a.start_time)) <= p.window_s
-    AND px_comparable(p.comparator, a.output_label, b.output_label, a.output_score,
-                      b.output_score, a.output_topk, b.output_topk, a.output_digest,
-                      b.output_digest);
+    feature,
+    input_fingerprint,
+    variant_a,
+    variant_b,
+    px_disagrees(comparator, tolerance, topk_min_overlap, label_a, label_b, score_a, score_b,
+                 topk_overlap, digest_a, digest_b) AS disagrees,
+    px_delta(comparator, score_a, score_b, topk_overlap) AS delta,
+    abs(score_a - score_b) AS score_delta,
+    topk_overlap,
+    px_output(comparator, label_a, score_a, topk_a, digest_a) AS output_a,
+    px_output(comparator, label_b, score_b, topk_b, digest_b) AS output_b,
+    node_a, node_b, time_a, time_b, trace_id_a, trace_id_b, span_id_a, span_id_b
+FROM paired;

@@ -7,7 +7,7 @@ DELETE FROM reconciled;
 
 DELETE FROM output_histograms;
 
-INSERT INTO reconcile_answers BY NAME SELECT * FROM rc_answers;
+INSERT INTO reconcile_answers BY NAME SELECT * EXCLUDE (repeat_overlap) FROM rc_answers;
 
 INSERT INTO comparisons BY NAME SELECT * FROM rc_comparisons;
 

@@ -1,5 +1,9 @@
 -- The canonical answer of every recomputed group (docs/policies.md, "Resolution rules").
 -- Needs rc_answers, rc_comparisons, rc_policy and rc_variant_rank.
+--
+-- Each rule is an order of the group's variants; the first is canonical. One aggregation
+-- per group keeps the first by the feature's rule and the first by its fallback (used by
+-- `reference` when the reference variant did not answer).
 CREATE OR REPLACE TEMP TABLE rc_reconciled AS
 WITH agreeing AS (
     SELECT feature, input_fingerprint, variant, count(*) AS agreeing
@@ -18,20 +22,22 @@ group_agreed AS (
 ),
 candidates AS (
     SELECT
-        a.*,
-        coalesce(v.agreeing, 0) AS agreeing,
-        r.precision_rank,
-        r.version_order,
+        a.feature,
+        a.input_fingerprint,
+        a.answers,
+        a.start_time,
+        a.last_time,
         r.is_reference,
-        CASE
-            WHEN p.resolution <> 'reference' THEN p.resolution
-            WHEN bool_or(r.is_reference) OVER grp THEN 'reference'
-            ELSE coalesce(p.reference_fallback, 'none')
-        END AS resolved_by,
-        count(*) OVER grp AS variants,
-        sum(a.answers) OVER grp AS answers_total,
-        min(a.start_time) OVER grp AS first_seen,
-        max(a.last_time) OVER grp AS last_seen
+        p.resolution,
+        p.reference_fallback,
+        {'variant': a.variant, 'label': a.output_label, 'score': a.output_score,
+         'topk': a.output_topk, 'digest': a.output_digest,
+         'agreeing': coalesce(v.agreeing, 0)} AS answer,
+        px_resolution_key(p.resolution, r.is_reference, coalesce(v.agreeing, 0),
+                          r.version_order, r.precision_rank, a.variant) AS by_rule,
+        px_resolution_key(coalesce(p.reference_fallback, 'highest_precision'), false,
+                          coalesce(v.agreeing, 0), r.version_order, r.precision_rank,
+                          a.variant) AS by_fallback
     FROM rc_answers a
     JOIN rc_variant_rank r ON r.feature = a.feature AND r.variant = a.variant
     JOIN rc_policy p ON p.feature = a.feature
@@ -39,35 +45,51 @@ candidates AS (
         ON v.feature = a.feature
         AND v.input_fingerprint = a.input_fingerprint
         AND v.variant = a.variant
-    WINDOW grp AS (PARTITION BY a.feature, a.input_fingerprint)
+),
+per_group AS (
+    SELECT
+        feature,
+        input_fingerprint,
+        CASE
+            WHEN any_value(resolution) <> 'reference' THEN any_value(resolution)
+            WHEN bool_or(is_reference) THEN 'reference'
+            ELSE coalesce(any_value(reference_fallback), 'none')
+        END AS resolved_by,
+        arg_min(answer, by_rule) AS first_by_rule,
+        arg_min(answer, by_fallback) AS first_by_fallback,
+        count(*) AS variants,
+        sum(answers) AS answers,
+        min(start_time) AS first_seen,
+        max(last_time) AS last_seen
+    FROM candidates
+    GROUP BY feature, input_fingerprint
 ),
 chosen AS (
-    SELECT *
-    FROM candidates
-    QUALIFY row_number() OVER (
-        PARTITION BY feature, input_fingerprint
-        ORDER BY
-            CASE WHEN resolved_by = 'reference' THEN NOT is_reference END,
-            CASE WHEN resolved_by = 'majority' THEN -agreeing END,
-            CASE WHEN resolved_by = 'newest' THEN -version_order END,
-            precision_rank,
-            -version_order,
-            variant
-    ) = 1
+    SELECT
+        *,
+        CASE
+            WHEN resolved_by = 'none' THEN NULL
+            WHEN resolved_by = 'reference' OR resolved_by = any_resolution THEN first_by_rule
+            ELSE first_by_fallback
+        END AS canonical
+    FROM (
+        SELECT g.*, p.resolution AS any_resolution
+        FROM per_group g JOIN rc_policy p ON p.feature = g.feature
+    )
 )
 SELECT
     c.feature,
     c.input_fingerprint,
-    CASE WHEN c.resolved_by <> 'none' THEN c.variant END AS canonical_variant,
+    c.canonical.variant AS canonical_variant,
     c.resolved_by,
-    CASE WHEN c.resolved_by <> 'none' THEN c.output_label END AS output_label,
-    CASE WHEN c.resolved_by <> 'none' THEN c.output_score END AS output_score,
-    CASE WHEN c.resolved_by <> 'none' THEN c.output_topk END AS output_topk,
-    CASE WHEN c.resolved_by <> 'none' THEN c.output_digest END AS output_digest,
+    c.canonical.label AS output_label,
+    c.canonical.score AS output_score,
+    c.canonical.topk AS output_topk,
+    c.canonical.digest AS output_digest,
     c.variants,
-    CASE WHEN c.resolved_by <> 'none' THEN 1 + c.agreeing ELSE 0 END AS agreeing_variants,
+    coalesce(1 + c.canonical.agreeing, 0) AS agreeing_variants,
     coalesce(g.agreed, true) AS agreed,
-    c.answers_total AS answers,
+    c.answers,
     c.first_seen,
     c.last_seen
 FROM chosen c

@@ -8,7 +8,7 @@ WHERE c.feature = t.feature AND c.input_fingerprint = t.input_fingerprint;
 DELETE FROM reconciled r USING rc_touched t
 WHERE r.feature = t.feature AND r.input_fingerprint = t.input_fingerprint;
 
-INSERT INTO reconcile_answers BY NAME SELECT * FROM rc_answers;
+INSERT INTO reconcile_answers BY NAME SELECT * EXCLUDE (repeat_overlap) FROM rc_answers;
 
 INSERT INTO comparisons BY NAME SELECT * FROM rc_comparisons;
 
