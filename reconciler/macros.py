@@ -69,7 +69,8 @@ def _macros() -> list[str]:
             (d / n + {z}^2 / (2 * n) + {z} * sqrt(d / n * (1 - d / n) / n + {z}^2 / (4 * n^2)))
             / (1 + {z}^2 / n)) END""",
         # The sort key of a variant under a resolution rule: smaller is preferred.
-        """px_resolution_key(rule, is_reference, agreeing, version_order, precision_rank, variant) AS
+        """px_resolution_key(rule, is_reference, agreeing, version_order, precision_rank,
+                             variant) AS
             {'not_reference': rule = 'reference' AND NOT is_reference,
              'fewer_votes': CASE WHEN rule = 'majority' THEN -agreeing ELSE 0 END,
              'older': CASE WHEN rule = 'newest' THEN -version_order ELSE 0 END,
