@@ -12,6 +12,7 @@ is one transaction: it commits whole or not at all.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,8 @@ from reconciler.sqlscript import run_script
 log = logging.getLogger("parallax.reconciler")
 
 _TOUCHED = "SEMI JOIN rc_touched t USING (feature, input_fingerprint)"
+SLICE_SPANS = 2_000_000
+"""A full rebuild handles the inputs in slices of about this many spans (bounded memory)."""
 
 
 @dataclass(frozen=True)
@@ -127,40 +130,60 @@ def _recompute_groups(
 ) -> int:
     """Recompute the groups new spans belong to (all of them when ``full``); their count."""
     if full:
-        touched = ""
-    else:
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE rc_touched AS "
-            "SELECT DISTINCT feature, input_fingerprint FROM spans "
-            "WHERE snapshot_id > ? AND feature IS NOT NULL AND input_fingerprint IS NOT NULL",
-            [from_snapshot],
-        )
-        (count,) = con.execute("SELECT count(*) FROM rc_touched").fetchone()
-        if count == 0:
-            return 0
-        touched = _TOUCHED
-    run_script(con, "groups", fragments={"touched": touched})
+        return _rebuild_groups(con, policies)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE rc_touched AS "
+        "SELECT DISTINCT feature, input_fingerprint FROM spans "
+        "WHERE snapshot_id > ? AND feature IS NOT NULL AND input_fingerprint IS NOT NULL",
+        [from_snapshot],
+    )
+    (count,) = con.execute("SELECT count(*) FROM rc_touched").fetchone()
+    if count == 0:
+        return 0
+    _compute_groups(con, policies, {"touched": _TOUCHED})
+    run_script(con, "histogram_delta", fragments={"touched": _TOUCHED.replace(" t ", " ")})
+    run_script(con, "replace_groups")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE rc_features_touched AS "
+        "SELECT DISTINCT feature FROM rc_touched"
+    )
+    run_script(con, "pairs")
+    return int(count)
+
+
+def _rebuild_groups(con: duckdb.DuckDBPyConnection, policies: Policies) -> int:
+    """Every group, in slices of about SLICE_SPANS spans (by fingerprint hash)."""
+    (spans,) = con.execute(
+        "SELECT count(*) FROM spans WHERE feature IS NOT NULL AND input_fingerprint IS NOT NULL"
+    ).fetchone()
+    slices = max(1, math.ceil(spans / SLICE_SPANS))
+    run_script(con, "rebuild_groups")
+    groups = 0
+    for number in range(slices):
+        where = f"AND hash(s.input_fingerprint) % {slices} = {number}" if slices > 1 else ""
+        _compute_groups(con, policies, {"touched": "", "slice": where})
+        run_script(con, "rebuild_slice")
+        (count,) = con.execute(
+            "SELECT count(*) FROM (SELECT DISTINCT feature, input_fingerprint FROM rc_answers)"
+        ).fetchone()
+        groups += count
+    run_script(con, "rebuild_histograms")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE rc_features_touched AS "
+        "SELECT DISTINCT feature FROM traffic_hourly"
+    )
+    con.execute("DELETE FROM variant_pairs")
+    run_script(con, "pairs")
+    return groups
+
+
+def _compute_groups(
+    con: duckdb.DuckDBPyConnection, policies: Policies, fragments: dict[str, str]
+) -> None:
+    """rc_answers, rc_comparisons and rc_reconciled for the groups ``fragments`` select."""
+    run_script(con, "groups", fragments=fragments)
     load_variant_ranks(con, policies)
     run_script(con, "reconciled")
-    if full:
-        run_script(con, "rebuild_groups")
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE rc_features_touched AS "
-            "SELECT DISTINCT feature FROM traffic_hourly"
-        )
-        con.execute("DELETE FROM variant_pairs")
-    else:
-        run_script(con, "histogram_delta", fragments={"touched": _TOUCHED.replace(" t ", " ")})
-        run_script(con, "replace_groups")
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE rc_features_touched AS "
-            "SELECT DISTINCT feature FROM rc_touched"
-        )
-    run_script(con, "pairs")
-    (groups,) = con.execute(
-        "SELECT count(*) FROM (SELECT DISTINCT feature, input_fingerprint FROM rc_answers)"
-    ).fetchone()
-    return int(groups)
 
 
 def _skew(con: duckdb.DuckDBPyConnection, as_of: datetime, settings: ReconcilerSettings) -> None:

@@ -1,5 +1,6 @@
 -- Recompute reconciliation groups: every (feature, input fingerprint) in rc_touched, or
--- every group when /*touched*/ is empty (a full rebuild). Results go to the temp tables
+-- every group when /*touched*/ is empty (a full rebuild, one /*slice*/ of fingerprint
+-- hashes at a time). Results go to the temp tables
 -- rc_answers and rc_comparisons; replace_groups.sql (or rebuild_groups.sql) swaps them
 -- into the lake.
 -- Needs rc_policy (policy_table.py).
@@ -24,7 +25,7 @@ WITH normalized AS (
          'span_id': s.span_id, 'label': s.output_label, 'score': s.output_score,
          'topk': s.output_topk, 'digest': s.output_digest} AS answer
     FROM spans s /*touched*/
-    WHERE s.feature IS NOT NULL AND s.input_fingerprint IS NOT NULL
+    WHERE s.feature IS NOT NULL AND s.input_fingerprint IS NOT NULL /*slice*/
 ),
 per_variant AS (
     SELECT

@@ -1,4 +1,5 @@
--- A full rebuild: every group was recomputed; replace the tables whole.
+-- A full rebuild: empty the group tables; rebuild_slice.sql then fills them slice by slice
+-- and rebuild_histograms.sql adds up the slices' histograms.
 DELETE FROM reconcile_answers;
 
 DELETE FROM comparisons;
@@ -7,16 +8,6 @@ DELETE FROM reconciled;
 
 DELETE FROM output_histograms;
 
-INSERT INTO reconcile_answers BY NAME SELECT * EXCLUDE (repeat_overlap) FROM rc_answers;
-
-INSERT INTO comparisons BY NAME SELECT * FROM rc_comparisons;
-
-INSERT INTO reconciled BY NAME SELECT * FROM rc_reconciled;
-
-INSERT INTO output_histograms BY NAME
-SELECT feature, variant, 'score' AS kind, px_score_bucket(output_score) AS bucket,
-    count(*) AS answers
-FROM rc_answers WHERE output_score IS NOT NULL GROUP BY ALL
-UNION ALL
-SELECT feature, variant, 'label', output_label, count(*)
-FROM rc_answers WHERE output_label IS NOT NULL GROUP BY ALL;
+CREATE OR REPLACE TEMP TABLE rc_histogram_slices (
+    feature VARCHAR, variant VARCHAR, kind VARCHAR, bucket VARCHAR, answers BIGINT
+);

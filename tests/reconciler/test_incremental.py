@@ -136,3 +136,15 @@ def test_the_first_run_on_a_lake_is_a_full_one_and_records_its_watermark(fleet):
         (1, "full", 1),
         (2, "incremental", 0),
     ]
+
+
+def test_a_full_rebuild_in_slices_equals_one_in_one_piece(fleet, monkeypatch):
+    rng = random.Random(4)
+    fleet.commit(random_spans(fleet, rng, 400, late=True))
+    fleet.reconcile(RULES, full=True)
+    whole = snapshot(fleet)
+
+    monkeypatch.setattr("reconciler.run.SLICE_SPANS", 50)  # 9 slices
+    fleet.reconcile(RULES, full=True)
+
+    assert snapshot(fleet) == whole
