@@ -41,9 +41,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The dashboard benchmark generates its 10M-span lake once (minutes) and reuses it.
+BENCH_LAKE ?= /tmp/parallax-bench-lake-10m
+
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/collector.py
+	$(BIN)/python bench/dashboard.py --path $(BENCH_LAKE)
 
 # Regenerate protobuf/gRPC code; tests/test_generated_code.py fails when it is stale.
 proto: $(STAMP)

@@ -206,3 +206,20 @@ def test_an_empty_lake_shows_the_empty_state_on_every_page(empty_lake, open_page
 def test_a_missing_lake_says_how_to_create_it(tmp_path, open_page, page):
     app = open_page(StoreSettings(path=str(tmp_path / "nowhere")), page)
     assert "parallax server" in app.info[0].value
+
+
+def test_fleet_filtered_by_feature_keeps_the_nodes_that_serve_it(fleet_lake, open_page):
+    nodes = table(open_page(fleet_lake, "fleet", feature="churn"))
+    assert sorted(nodes.node_id) == ["cloud-01", "near-01"]
+
+
+@pytest.mark.parametrize("page", ["latency", "divergence"])
+def test_a_window_without_data_says_so_instead_of_drawing_nothing(fleet_lake, open_page, page):
+    app = open_page(fleet_lake, page, range="15m", until="2026-01-10T00:00")
+    assert any("Widen the time range" in info.value for info in app.info)
+
+
+def test_skew_in_a_window_without_traffic_still_shows_the_latest_shares(fleet_lake, open_page):
+    app = open_page(fleet_lake, "skew", range="15m", until="2026-01-10T00:00")
+    assert "No traffic in this window." in [info.value for info in app.info]
+    assert len(app.dataframe) >= 2  # the violations and the version shares of the last run
