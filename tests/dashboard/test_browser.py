@@ -31,6 +31,7 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    "--disable-dev-shm-usage",  # containers often have a tiny /dev/shm
     "--window-size=1400,1800",
 ]
 # Text on each page that only the fixture's data can put there.
