@@ -115,11 +115,24 @@ def _phase(phase: str, lake: Path, size: int) -> int:
                 "mode": report.mode,
                 "new_spans": report.new_spans,
                 "groups_recomputed": report.groups_recomputed,
+                "fraud_scoring_vs_reference": _reference_pairs(writer.con),
             }
     figures["seconds"] = round(time.monotonic() - started, 3)
     figures["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     print(json.dumps(figures), flush=True)
     return 0
+
+
+def _reference_pairs(con: Any) -> list[dict[str, Any]]:
+    """Measured rates and verdicts against the reference, to check against fleet_data's truth."""
+    rows = con.execute(
+        "SELECT variant_a, variant_b, shared_inputs, disagreement_rate, noise_floor, verdict "
+        "FROM variant_pairs WHERE feature = 'fraud-scoring' AND variant_a <> variant_b "
+        "AND 'fraud-gbm 2.3 fp32 cloud gpu' IN (variant_a, variant_b) ORDER BY ALL"
+    ).fetchall()
+    keys = ("variant_a", "variant_b", "shared_inputs", "disagreement_rate", "noise_floor",
+            "verdict")  # fmt: skip
+    return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
 if __name__ == "__main__":
