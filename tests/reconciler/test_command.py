@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-
+from parallax import conventions as conv
 from parallax.cli import main
 from parallax.config import ReconcilerSettings, ServerSettings, Settings
 from store.lake import connect, open_writer
 from store.server import start_server
+from tests.otlp import export_request, inference_span
 from tests.reconciler.fleet import Fleet
+from tests.servers import OtlpClient, lake_rows
 from tests.waiting import wait_until
 
 FP32 = "gbm 2.3 fp32 cloud"
@@ -51,20 +52,34 @@ def test_reconcile_command_names_file_feature_and_key_of_a_bad_policy(
 
 
 def test_the_server_reconciles_on_its_interval_while_ingest_writes(store_settings):
-    seed(store_settings)
     settings = Settings(
         store=store_settings,
-        server=ServerSettings(listen="127.0.0.1:0"),
-        reconciler=dataclasses.replace(ReconcilerSettings(), interval_s=0.2),
+        server=ServerSettings(listen="127.0.0.1:0", flush_interval_ms=20),
+        reconciler=ReconcilerSettings(interval_s=0.2),
     )
     server = start_server(settings)
+    client = OtlpClient(server.address)
     try:
-        wait_until(lambda: server.reconciler.last_report is not None, timeout=30)
-        reader = connect(store_settings)
-        rows = reader.execute("SELECT input_fingerprint FROM divergences").fetchall()
-        assert rows == [("in-1",)]
+        for batch in range(40):  # every span a new input answered by int8 and fp32
+            spans = [
+                inference_span(attrs={conv.INPUT_FINGERPRINT: f"in-{batch}-{n}",
+                                      conv.MODEL_QUANTIZATION: quantization,
+                                      conv.OUTPUT_LABEL: "fraud" if n == 0 else "legit"})
+                for n in range(25) for quantization in ("fp32", "int8")
+            ]  # fmt: skip
+            assert client.export(export_request(spans), node_id="node-a", seq=batch + 1)
+            if batch == 20:
+                wait_until(lambda: server.reconciler.last_report is not None, timeout=30)
+        wait_until(lambda: reconciled_inputs(store_settings) == 1000, timeout=30)
     finally:
+        client.close()
         server.stop()
+    assert lake_rows(store_settings, "SELECT count(*) FROM divergences") == [(0,)]
+    assert lake_rows(store_settings, "SELECT count(*) FROM reconcile_runs") >= [(2,)]
+
+
+def reconciled_inputs(store_settings) -> int:
+    return lake_rows(store_settings, "SELECT count(*) FROM reconciled")[0][0]
 
 
 def test_a_bad_policies_file_stops_the_server_at_start_up(store_settings, tmp_path, capsys):
