@@ -95,7 +95,7 @@ class ReconcilerLoop:
                     self._con, self._source.policies, self._settings, full=full
                 )
                 full = False
-            except duckdb.Error as err:
+            except Exception as err:  # the loop outlives a failed run; the next one redoes it
                 if self._stop.is_set():
                     return
                 self._errors.log(logging.ERROR, "run", "reconciler run failed: %s", err)
