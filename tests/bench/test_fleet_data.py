@@ -18,7 +18,10 @@ APPENDED = 1_000
 
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory):
-    """A 20k-span lake in several commits, then 1k appended: (connection, before, after, spans before)."""
+    """A 20k-span lake in several commits, then 1k appended.
+
+    Yields (connection, fleet before, fleet after, spans before the append).
+    """
     settings = StoreSettings(path=str(tmp_path_factory.mktemp("fleet") / "lake"))
     with open_writer(settings) as writer:
         before = fd.generate(writer.con, SPANS, nodes=40, chunk_rows=6_000)
