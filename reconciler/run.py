@@ -140,8 +140,12 @@ def _recompute_groups(
     (count,) = con.execute("SELECT count(*) FROM rc_touched").fetchone()
     if count == 0:
         return 0
+    # The groups as the last run saw them (their spans up to its snapshot), then as now.
+    seen_before = f"AND s.snapshot_id <= {int(from_snapshot)}"
+    run_script(con, "groups", fragments={"touched": _TOUCHED, "slice": seen_before})
+    con.execute("CREATE OR REPLACE TEMP TABLE rc_old_answers AS SELECT * FROM rc_answers")
     _compute_groups(con, policies, {"touched": _TOUCHED})
-    run_script(con, "histogram_delta", fragments={"touched": _TOUCHED.replace(" t ", " ")})
+    run_script(con, "histogram_delta")
     run_script(con, "replace_groups")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE rc_features_touched AS "

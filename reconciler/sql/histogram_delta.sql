@@ -1,13 +1,10 @@
--- How the recomputed groups change the output histograms: minus the answers they had,
--- plus the answers they have now. Recomputing an unchanged group changes nothing, so the
--- histograms stay exact however often a group is recomputed. Run before replace.sql.
+-- How the recomputed groups change the output histograms: minus the answers they had
+-- (rc_old_answers: the same groups computed from the spans the last run saw), plus the
+-- answers they have now (rc_answers). Recomputing an unchanged group changes nothing, so
+-- the histograms stay exact however often a group is recomputed.
 CREATE OR REPLACE TEMP TABLE rc_histogram_delta AS
-WITH old_answers AS (
-    SELECT a.feature, a.variant, a.output_score, a.output_label
-    FROM reconcile_answers a /*touched*/
-),
-signed AS (
-    SELECT feature, variant, output_score, output_label, -1 AS sign FROM old_answers
+WITH signed AS (
+    SELECT feature, variant, output_score, output_label, -1 AS sign FROM rc_old_answers
     UNION ALL
     SELECT feature, variant, output_score, output_label, 1 FROM rc_answers
 )

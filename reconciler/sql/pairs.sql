@@ -12,7 +12,7 @@ SELECT
     quantile_cont(a.repeat_delta, 0.95) AS p95_abs_delta,
     min(a.start_time) FILTER (WHERE a.repeat_compared) AS first_seen,
     max(a.repeat_time) FILTER (WHERE a.repeat_compared) AS last_seen
-FROM reconcile_answers a
+FROM reconcile_repeats a
 JOIN rc_features_touched f ON f.feature = a.feature
 GROUP BY ALL
 HAVING count(*) FILTER (WHERE a.repeat_compared) > 0;

@@ -1,6 +1,6 @@
 -- A full rebuild: empty the group tables; rebuild_slice.sql then fills them slice by slice
 -- and rebuild_histograms.sql adds up the slices' histograms.
-DELETE FROM reconcile_answers;
+DELETE FROM reconcile_repeats;
 
 DELETE FROM comparisons;
 

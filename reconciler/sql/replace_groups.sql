@@ -1,5 +1,5 @@
 -- Swap the recomputed groups (rc_touched) into the lake's tables.
-DELETE FROM reconcile_answers a USING rc_touched t
+DELETE FROM reconcile_repeats a USING rc_touched t
 WHERE a.feature = t.feature AND a.input_fingerprint = t.input_fingerprint;
 
 DELETE FROM comparisons c USING rc_touched t
@@ -8,7 +8,8 @@ WHERE c.feature = t.feature AND c.input_fingerprint = t.input_fingerprint;
 DELETE FROM reconciled r USING rc_touched t
 WHERE r.feature = t.feature AND r.input_fingerprint = t.input_fingerprint;
 
-INSERT INTO reconcile_answers BY NAME SELECT * EXCLUDE (repeat_overlap) FROM rc_answers;
+INSERT INTO reconcile_repeats BY NAME
+SELECT * EXCLUDE (repeat_overlap) FROM rc_answers WHERE repeat_time IS NOT NULL;
 
 INSERT INTO comparisons BY NAME SELECT * FROM rc_comparisons;
 

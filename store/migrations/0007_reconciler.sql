@@ -17,10 +17,10 @@ CREATE TABLE reconcile_runs (
     policies_source   VARCHAR NOT NULL
 );
 
--- The answer of each variant to each input: its first span (by start time), the number of
--- distinct spans it gave, and whether its second span (a repeat on the same or another
--- node, within the feature's window) disagreed with the first: the variant's noise.
-CREATE TABLE reconcile_answers (
+-- Answers that have a repeat: a variant's first span for an input (by start time) and
+-- whether its second span (on the same or another node, within the feature's window)
+-- disagreed with it. The noise floors are computed from these rows.
+CREATE TABLE reconcile_repeats (
     feature           VARCHAR NOT NULL,
     input_fingerprint VARCHAR NOT NULL,
     variant           VARCHAR NOT NULL,
@@ -110,7 +110,7 @@ CREATE TABLE reconciled (
 );
 
 -- Output distributions per variant (answers per score bucket or label), kept in step
--- with reconcile_answers; output_drift compares them pairwise.
+-- with the answers of every input; output_drift compares them pairwise.
 CREATE TABLE output_histograms (
     feature  VARCHAR NOT NULL,
     variant  VARCHAR NOT NULL,

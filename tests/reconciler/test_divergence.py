@@ -187,5 +187,6 @@ def test_a_span_delivered_twice_is_one_answer_not_a_repeat(fleet):
 
     fleet.reconcile(FRAUD)
 
-    assert fleet.rows("SELECT answers, repeat_compared FROM reconcile_answers") == [(1, False)]
+    assert fleet.rows("SELECT answers, variants FROM reconciled") == [(1, 1)]
+    assert fleet.rows("SELECT count(*) FROM reconcile_repeats") == [(0,)]
     assert fleet.rows("SELECT count(*) FROM variant_pairs") == [(0,)]

@@ -23,7 +23,7 @@ VARIANTS = [
     "gbm 2.1 int8 near-edge",
 ]
 DERIVED_TABLES = [
-    "reconcile_answers",
+    "reconcile_repeats",
     "comparisons",
     "variant_pairs",
     "reconciled",
