@@ -14,6 +14,7 @@ and the commit (DuckDB, releasing it) overlap on two cores.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -289,7 +290,8 @@ class IngestPipeline:
             result = job.run(con)
             con.execute("COMMIT")
         except Exception as err:
-            con.execute("ROLLBACK")
+            with contextlib.suppress(duckdb.Error):  # a failed COMMIT has ended it already
+                con.execute("ROLLBACK")
             job.future.set_exception(err)
         else:
             job.future.set_result(result)
