@@ -81,12 +81,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo = _command(
         commands,
         "demo",
-        "start a server, export simulated inferences, show them with SQL",
+        "run a simulated fleet: server, collectors, apps with real models, dashboard",
         _run_demo,
     )
     _lake_flags(demo)
-    demo.add_argument("--transactions", type=int, default=2000, help="inputs to score")
-    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--nodes", type=int, default=6, help="edge nodes, at least 3 (default 6)")
+    demo.add_argument("--seed", type=int, default=7, help="seed of models and inputs")
+    demo.add_argument(
+        "--duration", type=float, help="stop after this many seconds (default: at Ctrl-C)"
+    )
+    demo.add_argument(
+        "--outage-s", type=float, default=60.0, help="how long one node's link is down"
+    )
+    demo.add_argument("--headless", action="store_true", help="no dashboard")
+    demo.add_argument("--reset", action="store_true", help="delete the lake first")
 
     reconcile = _command(
         commands,
@@ -185,9 +193,17 @@ def _run_reconcile(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from parallax.demo import main as demo
+    from parallax.demo.orchestrator import DemoOptions, run_demo
 
-    return demo(settings.store.path, args.transactions, args.seed)
+    options = DemoOptions(
+        nodes=args.nodes,
+        seed=args.seed,
+        duration_s=args.duration,
+        outage_s=args.outage_s,
+        headless=args.headless,
+        reset=args.reset,
+    )
+    return run_demo(settings, options)
 
 
 def _run_dashboard(args: argparse.Namespace, settings: Settings) -> int:
