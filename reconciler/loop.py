@@ -1,11 +1,13 @@
 """The reconciler inside ``parallax server``: an incremental run every ``interval_s``.
 
 Runs on its own connection to the server's DuckDB instance, so ingest keeps committing
-while a run reads its snapshot of the lake. A failed run is logged (rate-limited) and the
-next one starts from the same watermark, so nothing is skipped. The policies file is
-re-read when it changes; the run after a change is a full rebuild, because every table
-depends on the policies. A policies file with an error at start-up stops the server; a
-later edit with an error is logged and the previous policies stay in force.
+while a run computes from its snapshot of the lake; only the commits take turns (the
+lake's commit lock: two DuckLake commits at once contend for the catalog). A failed run
+is logged (rate-limited) and the next one starts from the same watermark, so nothing is
+skipped. The policies file is re-read when it changes; the run after a change is a full
+rebuild, because every table depends on the policies. A policies file with an error at
+start-up stops the server; a later edit with an error is logged and the previous
+policies stay in force.
 """
 
 from __future__ import annotations
@@ -63,8 +65,10 @@ class ReconcilerLoop:
         self,
         connect: Callable[[], duckdb.DuckDBPyConnection],
         settings: ReconcilerSettings,
+        commit_lock: threading.Lock | None = None,
     ) -> None:
         self._connect = connect
+        self._commit_lock = commit_lock
         self._settings = settings
         self._source = PoliciesSource(settings.policies_file)
         self._stop = threading.Event()
@@ -92,7 +96,11 @@ class ReconcilerLoop:
             full = self._source.refresh() or full
             try:
                 self.last_report = reconcile(
-                    self._con, self._source.policies, self._settings, full=full
+                    self._con,
+                    self._source.policies,
+                    self._settings,
+                    full=full,
+                    commit_lock=self._commit_lock,
                 )
                 full = False
             except Exception as err:  # the loop outlives a failed run; the next one redoes it

@@ -1,5 +1,5 @@
 """The policies as the temporary table ``rc_policy`` the reconciler's SQL joins against:
-one row per feature found in the lake's traffic (features without their own table get
+one row per feature found in the lake's traffic, old or new (features without their own table get
 the defaults, as :meth:`Policies.for_feature` says)."""
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ _COLUMNS = """
 
 
 def load_policy_table(con: duckdb.DuckDBPyConnection, policies: Policies) -> None:
-    """Create ``rc_policy`` for every feature in ``traffic_hourly``."""
-    found = con.execute("SELECT DISTINCT feature FROM traffic_hourly").fetchall()
+    """Create ``rc_policy`` for every feature in ``traffic_hourly`` or ``rc_new_traffic``."""
+    found = con.execute(
+        "SELECT feature FROM traffic_hourly UNION SELECT feature FROM rc_new_traffic"
+    ).fetchall()
     features = [row[0] for row in found]
     rows = []
     for feature in features:

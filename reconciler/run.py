@@ -11,11 +11,15 @@ is one transaction: it commits whole or not at all.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import duckdb
 
@@ -27,6 +31,7 @@ from reconciler.ranks import load_variant_ranks, load_version_ranks
 from reconciler.sqlscript import run_script
 
 log = logging.getLogger("parallax.reconciler")
+T = TypeVar("T")
 
 _TOUCHED = "SEMI JOIN rc_touched t USING (feature, input_fingerprint)"
 SLICE_SPANS = 2_000_000
@@ -60,138 +65,204 @@ def reconcile(
     *,
     full: bool = False,
     as_of: datetime | None = None,
+    commit_lock: AbstractContextManager | None = None,
 ) -> RunReport:
     """Run once on a read-write connection to the lake; ``full`` rebuilds from scratch.
 
     ``as_of`` is "now" for skew ages and findings (default: the current time). The first
-    run on a lake is a full one.
+    run on a lake is a full one. ``commit_lock`` (WriterLake.commit_lock) is held while
+    the run writes, when other connections of the process commit to the lake too: a
+    DuckLake transaction on a SQLite catalog cannot commit once another commit happened
+    after it began. So an incremental run computes from its snapshot without the lock
+    (reading spans, writing only temporary tables) and writes its results in a short
+    second transaction under it; a full rebuild holds it throughout.
     """
-    started = time.monotonic()
     started_at = datetime.now(UTC)
-    as_of = as_of or started_at
-    con.execute("BEGIN")
-    try:
-        report = _run(con, policies, settings, full, as_of, started, started_at)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    run = _Run(con, policies, settings, as_of or started_at, started_at)
+    lock = commit_lock or contextlib.nullcontext()
+    create_macros(con)
+    if not full:
+        full = not _transaction(con, run.compute_increment)
+    with lock:
+        # The results and the run's row (its watermark) commit together.
+        report = _transaction(con, run.rebuild if full else run.write_increment)
     log.info(report.summary())
     return report
 
 
-def _run(
-    con: duckdb.DuckDBPyConnection,
-    policies: Policies,
-    settings: ReconcilerSettings,
-    full: bool,
-    as_of: datetime,
-    started: float,
-    started_at: datetime,
-) -> RunReport:
-    create_macros(con)
-    run_id, watermark = con.execute(
-        "SELECT coalesce(max(run_id), 0) + 1, max(to_snapshot) FROM reconcile_runs"
-    ).fetchone()
-    full = full or watermark is None
-    from_snapshot = -1 if full else watermark
-    (to_snapshot,) = con.execute("SELECT id FROM ducklake_current_snapshot('lake')").fetchone()
-    if full:
-        con.execute("DELETE FROM traffic_hourly")
-    run_script(con, "traffic", {"from_snapshot": from_snapshot})
-    (new_spans,) = con.execute("SELECT coalesce(sum(spans), 0) FROM rc_new_traffic").fetchone()
-    load_policy_table(con, policies)
-    groups = _recompute_groups(con, policies, full, from_snapshot)
-    run_script(con, "drift", {"min_answers": settings.drift_min_answers})
-    _skew(con, as_of, settings)
-    run_script(con, "findings", {"as_of": as_of})
-    report = RunReport(
-        run_id=run_id,
-        mode="full" if full else "incremental",
-        from_snapshot=from_snapshot,
-        to_snapshot=to_snapshot,
-        new_spans=int(new_spans),
-        groups_recomputed=groups,
-        seconds=time.monotonic() - started,
-    )
-    con.execute(
-        "INSERT INTO reconcile_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            report.run_id, report.mode, as_of, started_at, report.seconds,
-            report.from_snapshot, report.to_snapshot, report.new_spans,
-            report.groups_recomputed, policies.source,
-        ],
-    )  # fmt: skip
-    return report
+def _transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
+    con.execute("BEGIN")
+    try:
+        result = work()
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):  # a failed COMMIT has ended it already
+            con.execute("ROLLBACK")
+        raise
+    return result
 
 
-def _recompute_groups(
-    con: duckdb.DuckDBPyConnection, policies: Policies, full: bool, from_snapshot: int
-) -> int:
-    """Recompute the groups new spans belong to (all of them when ``full``); their count."""
-    if full:
-        return _rebuild_groups(con, policies)
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE rc_touched AS "
-        "SELECT DISTINCT feature, input_fingerprint FROM spans "
-        "WHERE snapshot_id > ? AND feature IS NOT NULL AND input_fingerprint IS NOT NULL",
-        [from_snapshot],
-    )
-    (count,) = con.execute("SELECT count(*) FROM rc_touched").fetchone()
-    if count == 0:
-        return 0
-    # The groups as the last run saw them (their spans up to its snapshot), then as now.
-    seen_before = f"AND s.snapshot_id <= {int(from_snapshot)}"
-    run_script(con, "groups", fragments={"touched": _TOUCHED, "slice": seen_before})
-    con.execute("CREATE OR REPLACE TEMP TABLE rc_old_answers AS SELECT * FROM rc_answers")
-    _compute_groups(con, policies, {"touched": _TOUCHED})
-    run_script(con, "histogram_delta")
-    run_script(con, "replace_groups")
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE rc_features_touched AS "
-        "SELECT DISTINCT feature FROM rc_touched"
-    )
-    run_script(con, "pairs")
-    return int(count)
+class _Run:
+    """The steps of one run; temporary tables (rc_*) carry results between them."""
 
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        policies: Policies,
+        settings: ReconcilerSettings,
+        as_of: datetime,
+        started_at: datetime,
+    ) -> None:
+        self.con = con
+        self.policies = policies
+        self.settings = settings
+        self.as_of = as_of
+        self.since = as_of - timedelta(seconds=settings.skew_window_s)
+        self.started_at = started_at
+        self.started = time.monotonic()
+        self.mode = "incremental"
+        self.from_snapshot = -1
+        self.to_snapshot = -1
+        self.new_spans = 0
+        self.groups = 0
 
-def _rebuild_groups(con: duckdb.DuckDBPyConnection, policies: Policies) -> int:
-    """Every group, in slices of about SLICE_SPANS spans (by fingerprint hash)."""
-    (spans,) = con.execute(
-        "SELECT count(*) FROM spans WHERE feature IS NOT NULL AND input_fingerprint IS NOT NULL"
-    ).fetchone()
-    slices = max(1, math.ceil(spans / SLICE_SPANS))
-    run_script(con, "rebuild_groups")
-    groups = 0
-    for number in range(slices):
-        where = f"AND hash(s.input_fingerprint) % {slices} = {number}" if slices > 1 else ""
-        _compute_groups(con, policies, {"touched": "", "slice": where})
-        run_script(con, "rebuild_slice")
-        (count,) = con.execute(
-            "SELECT count(*) FROM (SELECT DISTINCT feature, input_fingerprint FROM rc_answers)"
+    def compute_increment(self) -> bool:
+        """Read what is new into temporary tables; False when there is no watermark yet."""
+        watermark = self._begin()
+        if watermark is None:
+            return False
+        self.from_snapshot = watermark
+        self._read_new_spans()
+        self.groups = self._compute_touched_groups()
+        self._read_nodes()
+        return True
+
+    def write_increment(self) -> RunReport:
+        """Fold the computed increment into the lake's tables."""
+        run_script(self.con, "traffic_merge")
+        if self.groups:
+            run_script(self.con, "histogram_delta")
+            run_script(self.con, "replace_groups")
+            self.con.execute(
+                "CREATE OR REPLACE TEMP TABLE rc_features_touched AS "
+                "SELECT DISTINCT feature FROM rc_touched"
+            )
+            run_script(self.con, "pairs")
+        self._summaries()
+        return self._record()
+
+    def rebuild(self) -> RunReport:
+        """Recompute every table from all spans."""
+        self._begin()
+        self.mode = "full"
+        self.from_snapshot = -1
+        self.con.execute("DELETE FROM traffic_hourly")
+        self._read_new_spans()
+        run_script(self.con, "traffic_merge")
+        self.groups = self._rebuild_groups()
+        self._read_nodes()
+        self._summaries()
+        return self._record()
+
+    def _record(self) -> RunReport:
+        """The run's row in reconcile_runs (its watermark for the next run)."""
+        report = RunReport(
+            run_id=self.run_id,
+            mode=self.mode,
+            from_snapshot=self.from_snapshot,
+            to_snapshot=self.to_snapshot,
+            new_spans=self.new_spans,
+            groups_recomputed=self.groups,
+            seconds=time.monotonic() - self.started,
+        )
+        self.con.execute(
+            "INSERT INTO reconcile_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                report.run_id, report.mode, self.as_of, self.started_at, report.seconds,
+                report.from_snapshot, report.to_snapshot, report.new_spans,
+                report.groups_recomputed, self.policies.source,
+            ],
+        )  # fmt: skip
+        return report
+
+    def _begin(self) -> int | None:
+        """This run's id and snapshot; the previous run's watermark (None: no run yet)."""
+        self.run_id, watermark = self.con.execute(
+            "SELECT coalesce(max(run_id), 0) + 1, max(to_snapshot) FROM reconcile_runs"
         ).fetchone()
-        groups += count
-    run_script(con, "rebuild_histograms")
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE rc_features_touched AS "
-        "SELECT DISTINCT feature FROM traffic_hourly"
-    )
-    con.execute("DELETE FROM variant_pairs")
-    run_script(con, "pairs")
-    return groups
+        (self.to_snapshot,) = self.con.execute(
+            "SELECT id FROM ducklake_current_snapshot('lake')"
+        ).fetchone()
+        return watermark
 
+    def _read_new_spans(self) -> None:
+        run_script(self.con, "traffic_new", {"from_snapshot": self.from_snapshot})
+        (spans,) = self.con.execute("SELECT coalesce(sum(spans), 0) FROM rc_new_traffic").fetchone()
+        self.new_spans = int(spans)
+        load_policy_table(self.con, self.policies)
 
-def _compute_groups(
-    con: duckdb.DuckDBPyConnection, policies: Policies, fragments: dict[str, str]
-) -> None:
-    """rc_answers, rc_comparisons and rc_reconciled for the groups ``fragments`` select."""
-    run_script(con, "groups", fragments=fragments)
-    load_variant_ranks(con, policies)
-    run_script(con, "reconciled")
+    def _read_nodes(self) -> None:
+        """The node inventories skew uses, read with the spans (nodes is not ours to lock)."""
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE rc_nodes AS SELECT * FROM nodes WHERE last_seen_at >= ?",
+            [self.since],
+        )
 
+    def _compute_touched_groups(self) -> int:
+        """The groups new spans belong to: as the last run saw them, and as they are now."""
+        con = self.con
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE rc_touched AS "
+            "SELECT DISTINCT feature, input_fingerprint FROM spans "
+            "WHERE snapshot_id > ? AND feature IS NOT NULL AND input_fingerprint IS NOT NULL",
+            [self.from_snapshot],
+        )
+        (count,) = con.execute("SELECT count(*) FROM rc_touched").fetchone()
+        if count == 0:
+            return 0
+        seen_before = f"AND s.snapshot_id <= {int(self.from_snapshot)}"
+        run_script(con, "groups", fragments={"touched": _TOUCHED, "slice": seen_before})
+        con.execute("CREATE OR REPLACE TEMP TABLE rc_old_answers AS SELECT * FROM rc_answers")
+        self._compute_groups({"touched": _TOUCHED})
+        return int(count)
 
-def _skew(con: duckdb.DuckDBPyConnection, as_of: datetime, settings: ReconcilerSettings) -> None:
-    since = as_of - timedelta(seconds=settings.skew_window_s)
-    run_script(con, "skew_inputs", {"since": since})
-    load_version_ranks(con)
-    run_script(con, "skew", {"since": since, "as_of": as_of})
+    def _rebuild_groups(self) -> int:
+        """Every group, in slices of about SLICE_SPANS spans (by fingerprint hash)."""
+        con = self.con
+        (spans,) = con.execute(
+            "SELECT count(*) FROM spans WHERE feature IS NOT NULL AND input_fingerprint IS NOT NULL"
+        ).fetchone()
+        slices = max(1, math.ceil(spans / SLICE_SPANS))
+        run_script(con, "rebuild_groups")
+        groups = 0
+        for number in range(slices):
+            where = f"AND hash(s.input_fingerprint) % {slices} = {number}" if slices > 1 else ""
+            self._compute_groups({"touched": "", "slice": where})
+            run_script(con, "rebuild_slice")
+            (count,) = con.execute(
+                "SELECT count(*) FROM (SELECT DISTINCT feature, input_fingerprint FROM rc_answers)"
+            ).fetchone()
+            groups += count
+        run_script(con, "rebuild_histograms")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE rc_features_touched AS "
+            "SELECT DISTINCT feature FROM traffic_hourly"
+        )
+        con.execute("DELETE FROM variant_pairs")
+        run_script(con, "pairs")
+        return groups
+
+    def _compute_groups(self, fragments: dict[str, str]) -> None:
+        """rc_answers, rc_comparisons and rc_reconciled for the groups ``fragments`` select."""
+        run_script(self.con, "groups", fragments=fragments)
+        load_variant_ranks(self.con, self.policies)
+        run_script(self.con, "reconciled")
+
+    def _summaries(self) -> None:
+        """Drift, skew and findings: recomputed from the (small) tables each run."""
+        con = self.con
+        run_script(con, "drift", {"min_answers": self.settings.drift_min_answers})
+        run_script(con, "skew_inputs", {"since": self.since})
+        load_version_ranks(con)
+        run_script(con, "skew", {"since": self.since, "as_of": self.as_of})
+        run_script(con, "findings", {"as_of": self.as_of})

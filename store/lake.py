@@ -11,7 +11,8 @@ and selected with ``USE``, so SQL names tables plainly (``SELECT ... FROM spans`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -84,6 +85,9 @@ class WriterLake:
     con: duckdb.DuckDBPyConnection
     location: LakeLocation
     lock: WriterLock | None
+    # Held around every commit of this process's connections to the lake: two DuckLake
+    # commits at once contend for the catalog ("database is locked", failed commits).
+    commit_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def session(self) -> duckdb.DuckDBPyConnection:
         """Another connection to the writer's database, for a component on its own thread.

@@ -69,13 +69,14 @@ def start_server(settings: Settings) -> RunningServer:
     reconciler = None
     try:
         if settings.reconciler.interval_s > 0:
-            reconciler = ReconcilerLoop(lake.session, settings.reconciler)
+            reconciler = ReconcilerLoop(lake.session, settings.reconciler, lake.commit_lock)
         server_id = f"{socket.gethostname()}:{os.getpid()}"
         pipeline = IngestPipeline(
             LakeWriter(lake.con),
             settings.server,
             server_id,
             maintenance=lambda: run_maintenance(lake.con, settings.server.snapshot_retention_s),
+            commit_lock=lake.commit_lock,
         )
         policy_file = settings.server.fleet_policy_file
         fleet = FleetService(

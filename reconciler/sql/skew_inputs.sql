@@ -5,8 +5,7 @@
 CREATE OR REPLACE TEMP TABLE rc_inventory AS
 WITH loaded AS (
     SELECT node_id, last_seen_at, unnest(models) AS m
-    FROM nodes
-    WHERE last_seen_at >= $since
+    FROM rc_nodes  -- the nodes seen in the skew window, read with the run's spans
 ),
 served AS (
     SELECT DISTINCT feature, model_name FROM traffic_hourly WHERE model_name IS NOT NULL

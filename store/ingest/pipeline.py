@@ -100,8 +100,12 @@ class IngestPipeline:
         settings: ServerSettings,
         server_id: str,
         maintenance: Callable[[], object] | None = None,
+        commit_lock: threading.Lock | None = None,
     ) -> None:
         self.settings = settings
+        # Taken around every lake write of the writer thread, shared with the other
+        # connections of the process that commit (the reconciler's): one commit at a time.
+        self._commit_lock = commit_lock or threading.Lock()
         self.stats = IngestStats()
         self._writer = writer
         self._server_id = server_id
@@ -271,7 +275,8 @@ class IngestPipeline:
             return
         started = time.monotonic()
         try:
-            results = self._writer.write(converted, [p.batch_id for p in group])
+            with self._commit_lock:
+                results = self._writer.write(converted, [p.batch_id for p in group])
         except Exception as err:  # the lake refused the commit: clients retry
             log.error("commit of %d requests failed: %s", len(group), err)
             for pending in group:
@@ -285,16 +290,17 @@ class IngestPipeline:
 
     def _run_job(self, job: _Job) -> None:
         con = self._writer.con
-        try:
-            con.execute("BEGIN")
-            result = job.run(con)
-            con.execute("COMMIT")
-        except Exception as err:
-            with contextlib.suppress(duckdb.Error):  # a failed COMMIT has ended it already
-                con.execute("ROLLBACK")
-            job.future.set_exception(err)
-        else:
-            job.future.set_result(result)
+        with self._commit_lock:
+            try:
+                con.execute("BEGIN")
+                result = job.run(con)
+                con.execute("COMMIT")
+            except Exception as err:
+                with contextlib.suppress(duckdb.Error):  # a failed COMMIT has ended it already
+                    con.execute("ROLLBACK")
+                job.future.set_exception(err)
+                return
+        job.future.set_result(result)
 
     def _count(self, pending: _Pending, result: Written) -> None:
         if result.duplicate:
@@ -323,7 +329,8 @@ class IngestPipeline:
         queued = self._queued_spans
         log.info(summary_line(counters, seconds, queued))
         try:
-            self._writer.write_stats(stats_row(self._server_id, counters, seconds, queued))
+            with self._commit_lock:
+                self._writer.write_stats(stats_row(self._server_id, counters, seconds, queued))
         except Exception as err:
             log.warning("could not record ingest stats: %s", err)
 
@@ -331,6 +338,7 @@ class IngestPipeline:
         if self._maintenance is None:
             return
         try:
-            self._maintenance()
+            with self._commit_lock:
+                self._maintenance()
         except Exception as err:
             log.warning("lake maintenance failed (will retry next interval): %s", err)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from parallax import conventions as conv
 from parallax.cli import main
 from parallax.config import ReconcilerSettings, ServerSettings, Settings
@@ -51,11 +53,11 @@ def test_reconcile_command_names_file_feature_and_key_of_a_bad_policy(
     assert f"{policies}: feature 'fraud': comparator: must be one of" in err
 
 
-def test_the_server_reconciles_on_its_interval_while_ingest_writes(store_settings):
+def test_the_server_reconciles_on_its_interval_while_ingest_writes(store_settings, caplog):
     settings = Settings(
         store=store_settings,
         server=ServerSettings(listen="127.0.0.1:0", flush_interval_ms=20),
-        reconciler=ReconcilerSettings(interval_s=0.2),
+        reconciler=ReconcilerSettings(interval_s=0.1),
     )
     server = start_server(settings)
     client = OtlpClient(server.address)
@@ -76,6 +78,8 @@ def test_the_server_reconciles_on_its_interval_while_ingest_writes(store_setting
         server.stop()
     assert lake_rows(store_settings, "SELECT count(*) FROM divergences") == [(0,)]
     assert lake_rows(store_settings, "SELECT count(*) FROM reconcile_runs") >= [(2,)]
+    # Commits of ingest and reconciler took turns: none of them failed.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 def reconciled_inputs(store_settings) -> int:

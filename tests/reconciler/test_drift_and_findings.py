@@ -41,7 +41,9 @@ def test_variants_without_shared_inputs_show_drift_in_their_score_distributions(
         (FP32, INT8): (0, "stable"),
         (INT4, INT8): (0, "drifting"),
     }
-    psi = fleet.rows("SELECT score_psi FROM output_drift WHERE variant_b = ?", INT8)[0][0]
+    psi = fleet.rows(
+        "SELECT score_psi FROM output_drift WHERE variant_a = ? AND variant_b = ?", FP32, INT8
+    )[0][0]
     assert psi == 0.0  # identical distributions
     assert fleet.rows("SELECT kind, severity, subject FROM findings ORDER BY subject") == [
         ("output drift", "info", f"{FP32} vs {INT4}"),
