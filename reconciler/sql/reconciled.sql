@@ -2,8 +2,9 @@
 -- Needs rc_answers, rc_comparisons, rc_policy and rc_variant_rank.
 --
 -- Each rule is an order of the group's variants; the first is canonical. One aggregation
--- per group keeps the first by the feature's rule and the first by its fallback (used by
--- `reference` when the reference variant did not answer).
+-- per group keeps the first variant by the feature's rule and the first by its fallback
+-- (used by `reference` when the reference variant did not answer); the canonical answer
+-- is then joined back (carrying whole answers through the aggregation costs twice as much).
 CREATE OR REPLACE TEMP TABLE rc_reconciled AS
 WITH agreeing AS (
     SELECT feature, input_fingerprint, variant, count(*) AS agreeing
@@ -30,9 +31,7 @@ candidates AS (
         r.is_reference,
         p.resolution,
         p.reference_fallback,
-        {'variant': a.variant, 'label': a.output_label, 'score': a.output_score,
-         'topk': a.output_topk, 'digest': a.output_digest,
-         'agreeing': coalesce(v.agreeing, 0)} AS answer,
+        a.variant,
         px_resolution_key(p.resolution, r.is_reference, coalesce(v.agreeing, 0),
                           r.version_order, r.precision_rank, a.variant) AS by_rule,
         px_resolution_key(coalesce(p.reference_fallback, 'highest_precision'), false,
@@ -55,8 +54,8 @@ per_group AS (
             WHEN bool_or(is_reference) THEN 'reference'
             ELSE coalesce(any_value(reference_fallback), 'none')
         END AS resolved_by,
-        arg_min(answer, by_rule) AS first_by_rule,
-        arg_min(answer, by_fallback) AS first_by_fallback,
+        arg_min(variant, by_rule) AS first_by_rule,
+        arg_min(variant, by_fallback) AS first_by_fallback,
         count(*) AS variants,
         sum(answers) AS answers,
         min(start_time) AS first_seen,
@@ -71,7 +70,7 @@ chosen AS (
             WHEN resolved_by = 'none' THEN NULL
             WHEN resolved_by = 'reference' OR resolved_by = any_resolution THEN first_by_rule
             ELSE first_by_fallback
-        END AS canonical
+        END AS canonical_variant
     FROM (
         SELECT g.*, p.resolution AS any_resolution
         FROM per_group g JOIN rc_policy p ON p.feature = g.feature
@@ -80,18 +79,27 @@ chosen AS (
 SELECT
     c.feature,
     c.input_fingerprint,
-    c.canonical.variant AS canonical_variant,
+    c.canonical_variant,
     c.resolved_by,
-    c.canonical.label AS output_label,
-    c.canonical.score AS output_score,
-    c.canonical.topk AS output_topk,
-    c.canonical.digest AS output_digest,
+    a.output_label,
+    a.output_score,
+    a.output_topk,
+    a.output_digest,
     c.variants,
-    coalesce(1 + c.canonical.agreeing, 0) AS agreeing_variants,
+    CASE WHEN c.canonical_variant IS NULL THEN 0 ELSE 1 + coalesce(v.agreeing, 0) END
+        AS agreeing_variants,
     coalesce(g.agreed, true) AS agreed,
     c.answers,
     c.first_seen,
     c.last_seen
 FROM chosen c
+LEFT JOIN rc_answers a
+    ON a.feature = c.feature
+    AND a.input_fingerprint = c.input_fingerprint
+    AND a.variant = c.canonical_variant
+LEFT JOIN agreeing v
+    ON v.feature = c.feature
+    AND v.input_fingerprint = c.input_fingerprint
+    AND v.variant = c.canonical_variant
 LEFT JOIN group_agreed g
     ON g.feature = c.feature AND g.input_fingerprint = c.input_fingerprint;
