@@ -41,11 +41,11 @@ class Link:
     def cut(self) -> None:
         """Drop every connection; refuse new ones until :meth:`restore`."""
         self._loop.run(self._set(False))
-        log.info("%s cut: connections to %s reset", self._name, self.address)
+        log.debug("%s cut: connections to %s reset", self._name, self.address)
 
     def restore(self) -> None:
         self._loop.run(self._set(True))
-        log.info("%s restored", self._name)
+        log.debug("%s restored", self._name)
 
     def close(self) -> None:
         self._loop.run(self._shut())

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+
 from parallax.config import CONFIG_FILE_ENV, ENV_PREFIX, Settings
 from parallax.demo import fraud, recs
 from parallax.demo.app import fraud_model_path, recs_model_path
@@ -43,15 +45,11 @@ from parallax.demo.workspace import (
     write_settings,
 )
 from parallax.errors import ConfigError
+from store.errors import StoreError
+from store.lake import connect
 
 log = logging.getLogger("parallax.demo")
 RECONCILE_INTERVAL_S = 5.0
-# Commits of the server's ingest writer are kept rare (one per 5 s, stats once a minute):
-# a reconciler run whose transaction overlaps an ingest commit fails at COMMIT with
-# "database is locked" on the SQLite catalog (DuckLake cannot upgrade its stale read
-# transaction; duckdb/ducklake#1309), so frequent commits would starve the reconciler.
-FLUSH_INTERVAL_MS = 5000
-STATS_INTERVAL_S = 60.0
 POLICIES_FILE = Path(__file__).resolve().parents[2] / "deploy" / "policies.toml"
 START_TIMEOUT_S = 90.0
 DELIVERY_TIMEOUT_S = 90.0
@@ -176,7 +174,7 @@ class Demo:
 
     def _play(self) -> None:
         events = self._events()
-        next_findings = next_status = 0.0
+        next_findings, next_status = 0.0, STATUS_EVERY_S
         while not self._stop.is_set():
             elapsed = time.time() - self._started
             while events and events[0][0] <= elapsed:
@@ -195,7 +193,7 @@ class Demo:
             if elapsed >= next_findings:
                 self._print_new_findings(elapsed)
                 next_findings = elapsed + FINDINGS_EVERY_S
-            if elapsed >= next_status and elapsed > 1:
+            if elapsed >= next_status:
                 self._print_status(elapsed)
                 next_status = elapsed + STATUS_EVERY_S
             self._stop.wait(0.2)
@@ -247,11 +245,6 @@ class Demo:
 
     def _query(self, sql: str, params: list[object] | None = None) -> list[tuple]:
         """Rows of a read-only query; none while the lake is not readable yet."""
-        import duckdb
-
-        from store.errors import StoreError
-        from store.lake import connect
-
         try:
             con = connect(self._settings.store, read_only=True)
         except (StoreError, duckdb.Error):
@@ -383,8 +376,6 @@ def _demo_settings(settings: Settings, workspace: Workspace, headless: bool) -> 
             settings.server,
             listen="127.0.0.1:0",
             fleet_policy_file=str(workspace.fleet_policy_file),
-            stats_interval_s=STATS_INTERVAL_S,
-            flush_interval_ms=FLUSH_INTERVAL_MS,
         ),
         reconciler=dataclasses.replace(
             settings.reconciler, policies_file=policies, interval_s=RECONCILE_INTERVAL_S

@@ -11,6 +11,7 @@ from pathlib import Path
 from parallax.config import StoreSettings
 from parallax.demo.plan import Plan
 
+SHOWN_FINDINGS = 12
 EXAMPLE_QUERIES = {
     "What needs attention (divergences, skew)": (
         "SELECT severity, kind, feature, subject, detail FROM findings "
@@ -97,7 +98,7 @@ class Summary:
         ]
         lines += [f"    {feature:14} {variant:36} {n:7,}" for feature, variant, n in
                   self.spans_per_variant]  # fmt: skip
-        if self.offline_node:
+        if self.offline_node and self.backfilled:
             lines.append(
                 f"  {self.offline_node} (link cut): app produced {self.offline_produced:,}, "
                 f"lake holds {self.offline_in_lake:,}, of which {self.backfilled:,} backfilled "
@@ -107,7 +108,9 @@ class Summary:
             lines.append(f"  first diverging pair found {self.first_divergence_s:.0f}s in")
         lines.append(f"  open findings ({len(self.open_findings)}):")
         lines += [f"    {sev:8} {kind:15} {subject}: {detail}" for sev, kind, subject, detail in
-                  self.open_findings]  # fmt: skip
+                  self.open_findings[:SHOWN_FINDINGS]]  # fmt: skip
+        if len(self.open_findings) > SHOWN_FINDINGS:
+            lines.append(f"    ... and {len(self.open_findings) - SHOWN_FINDINGS} more")
         return "\n".join(lines) + "\n"
 
 
