@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,8 @@ from collector.sdk import inference
 from parallax import conventions as conv
 from parallax.demo import fraud, recs
 from parallax.demo.plan import NodePlan, Plan
-from parallax.demo.stream import SessionStream, TransactionStream
+from parallax.demo.stream import Session, SessionStream, TransactionStream
+from parallax.demo.transactions import Transactions
 
 log = logging.getLogger("parallax.demo.app")
 FRAUD_FEATURE, RECS_FEATURE = "fraud-scoring", "product-recs"
@@ -94,18 +95,18 @@ class Counts:
 class _Cursor:
     """Walks one stream's inputs for this node in order, block after block."""
 
-    def __init__(self, blocks: Any, rate: float) -> None:
+    def __init__(self, blocks: Callable[[int], Iterable[tuple[Any, ...]]], rate: float) -> None:
         self._blocks = blocks
         self._rate = rate
         self._number = 0
-        self._items: Iterator[Any] = iter(())
-        self._next: Any = None
+        self._items: Iterator[tuple[Any, ...]] = iter(())
+        self._next: tuple[Any, ...] = ()
         self._advance()
 
     def _advance(self) -> None:
         while True:
-            self._next = next(self._items, None)
-            if self._next is not None:
+            self._next = next(self._items, ())
+            if self._next:
                 return
             self._items = iter(list(self._blocks(self._number)))
             self._number += 1
@@ -114,7 +115,7 @@ class _Cursor:
     def next_due_s(self) -> float:
         return self._next[0] / self._rate
 
-    def due(self, elapsed_s: float) -> Iterator[tuple[float, Any]]:
+    def due(self, elapsed_s: float) -> Iterator[tuple[float, tuple[Any, ...]]]:
         """(due time, item) for every input due by ``elapsed_s``."""
         while self.next_due_s <= elapsed_s:
             item = self._next
@@ -125,7 +126,9 @@ class _Cursor:
 class NodeApp:
     """The app of one node: scores its inputs on schedule and records a span for each."""
 
-    def __init__(self, plan: Plan, node: NodePlan, models: Path, tracer: Tracer, counts: Counts):
+    def __init__(
+        self, plan: Plan, node: NodePlan, models: Path, tracer: Tracer, counts: Counts
+    ) -> None:
         self._node = node
         self._models = models
         self._tracer = tracer
@@ -165,7 +168,7 @@ class NodeApp:
             stop.wait(max(0.0, min(next_due - (time.time() - start_epoch), 0.25)))
 
     def _score_transaction(
-        self, due_s: float, batch: Any, position: int, stop: threading.Event
+        self, due_s: float, batch: Transactions, position: int, stop: threading.Event
     ) -> None:
         version = self._node.fraud_version(due_s)
         scorer = self._fraud[version]
@@ -188,7 +191,7 @@ class NodeApp:
             )
         self._counts.add(FRAUD_FEATURE, fraud.MODEL_NAME, version, self._node.quantization)
 
-    def _score_session(self, session: Any, stop: threading.Event) -> None:
+    def _score_session(self, session: Session, stop: threading.Event) -> None:
         cold = self._recs is None
         with inference(
             self._tracer,
