@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -53,24 +54,42 @@ class TaggingCounters:
     unknown_tier: int = 0
 
 
+INVENTORY_TTL_S = 600.0
+"""A model that served no inference for this long is no longer in the node's inventory."""
+
+
 @dataclass
 class Tagger:
     """Applies identity, normalisation and sampling to a request, in place.
 
     Also keeps the node's model inventory as seen in traffic: every (model, version,
-    quantization) that served an inference, and whether its latest inference was warm.
+    quantization) that served an inference, whether its latest inference was warm, and
+    when it last served one. The collector cannot see what an app has loaded, only what
+    served: a model idle for ``INVENTORY_TTL_S`` (an old version after an upgrade) drops
+    out of the inventory the heartbeat reports.
     """
 
     identity: NodeIdentity
     sampler: Sampler
     counters: TaggingCounters = field(default_factory=TaggingCounters)
     inventory: dict[tuple[str, str, str], bool] = field(default_factory=dict)
+    clock: Callable[[], float] = time.monotonic
+    _last_served: dict[tuple[str, str, str], float] = field(default_factory=dict, repr=False)
     _inventory_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def models(self) -> list[tuple[str, str, str, bool]]:
-        """(model, version, quantization, warm) seen so far, sorted; safe from any thread."""
+        """(model, version, quantization, warm) that served within INVENTORY_TTL_S, sorted.
+
+        Safe from any thread.
+        """
+        now = self.clock()
         with self._inventory_lock:
-            return sorted((*key, warm) for key, warm in self.inventory.items())
+            last_served = dict(self._last_served)
+            return sorted(
+                (*key, warm)
+                for key, warm in self.inventory.items()
+                if now - last_served[key] <= INVENTORY_TTL_S
+            )
 
     def process(self, request: ExportTraceServiceRequest) -> int:
         """Tag and sample ``request`` in place; return the number of spans kept."""
@@ -122,6 +141,9 @@ class Tagger:
         if model and self.inventory.get(key) is not (not cold_start):
             with self._inventory_lock:  # the heartbeat thread reads it
                 self.inventory[key] = not cold_start
+                self._last_served[key] = self.clock()
+        elif model:
+            self._last_served[key] = self.clock()  # an existing key: no resize, no lock
         is_error = span.status.code == Status.STATUS_CODE_ERROR
         if self.sampler.keep(fingerprint, is_error, cold_start, confidence):
             return True

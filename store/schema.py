@@ -8,6 +8,7 @@ knows is refused rather than written with assumptions that no longer hold.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +74,8 @@ def migrate(con: duckdb.DuckDBPyConnection, directory: Path | None = None) -> in
             )
             con.execute("COMMIT")
         except Exception:
-            con.execute("ROLLBACK")
+            with contextlib.suppress(duckdb.Error):  # a failed COMMIT has ended it already
+                con.execute("ROLLBACK")
             raise
         version = migration.version
     return version

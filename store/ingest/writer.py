@@ -9,6 +9,7 @@ appears earlier in the same group, is acknowledged as a duplicate and not writte
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -115,7 +116,8 @@ class LakeWriter:
                 con.unregister("staged_batches")
             con.execute("COMMIT")
         except Exception:
-            con.execute("ROLLBACK")
+            with contextlib.suppress(duckdb.Error):  # a failed COMMIT has ended it already
+                con.execute("ROLLBACK")
             raise
 
     def _insert_new_resources(self, resources: dict[int, list[tuple[str, str | None]]]) -> None:

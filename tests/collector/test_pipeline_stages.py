@@ -13,7 +13,7 @@ from grpc_status import rpc_status
 from collector.bandwidth import BandwidthLimit
 from collector.retry import Backoff, classify
 from collector.sampling import Sampler, keep_fraction
-from collector.tagging import NodeIdentity, Tagger
+from collector.tagging import INVENTORY_TTL_S, NodeIdentity, Tagger
 from parallax import conventions as conv
 from tests.otlp import export_request, inference_span
 
@@ -71,10 +71,23 @@ def test_convention_values_are_normalised_and_unknown_ones_counted():
     counters = tagger.counters
     assert (counters.unknown_quantization, counters.unknown_tier) == (1, 1)
     assert counters.values_normalised == 4  # FP16, float16, NEAR_EDGE, q4_k_m -> other
-    assert tagger.inventory == {
-        ("fraud-gbm", "2.3", "fp16"): True,
-        ("fraud-gbm", "2.3", "other"): True,
-    }
+    assert tagger.models() == [
+        ("fraud-gbm", "2.3", "fp16", True),
+        ("fraud-gbm", "2.3", "other", True),
+    ]
+
+
+def test_a_model_that_stopped_serving_leaves_the_inventory():
+    now = [1000.0]
+    tagger = Tagger(NodeIdentity("edge-1"), Sampler(ratio=1.0), clock=lambda: now[0])
+    tagger.process(export_request([inference_span(attrs={conv.MODEL_VERSION: "2.1"})]))
+    tagger.process(export_request([inference_span(attrs={conv.MODEL_VERSION: "2.3"})]))
+    assert [model[1] for model in tagger.models()] == ["2.1", "2.3"]
+
+    now[0] += INVENTORY_TTL_S + 1  # the node upgraded: only 2.3 keeps serving
+    tagger.process(export_request([inference_span(attrs={conv.MODEL_VERSION: "2.3"})]))
+
+    assert [model[1] for model in tagger.models()] == ["2.3"]
 
 
 def test_sampled_out_spans_leave_the_request():
