@@ -1,8 +1,8 @@
 -- Recompute reconciliation groups: every (feature, input fingerprint) in rc_touched, or
--- every group when /*touched*/ is empty (a full rebuild, one /*slice*/ of fingerprint
--- hashes at a time). Results go to the temp tables
--- rc_answers and rc_comparisons; replace_groups.sql (or rebuild_groups.sql) swaps them
--- into the lake.
+-- every group when /*touched*/ is empty (a full rebuild). /*slice*/ narrows the spans
+-- read: one slice of fingerprint hashes in a full rebuild, or the spans the last run saw
+-- (to subtract what it added). Results go to the temp tables rc_answers and
+-- rc_comparisons; replace_groups.sql or rebuild_slice.sql write them to the lake.
 -- Needs rc_policy (policy_table.py).
 
 -- Each variant's answer to each input: its first span (by start time, then span id); the
