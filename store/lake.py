@@ -93,7 +93,8 @@ class WriterLake:
         """Another connection to the writer's database, for a component on its own thread.
 
         Its transactions run beside the ingest writer's (DuckLake snapshot isolation); it
-        must write only tables the ingest writer does not (the reconciler's).
+        must write only tables the ingest writer does not (the reconciler's), and write
+        only while holding ``commit_lock`` (see reconciler.run.reconcile).
         """
         con = self.con.cursor()
         con.execute("SET TimeZone = 'UTC'")
