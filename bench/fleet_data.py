@@ -137,6 +137,7 @@ if str(ROOT) not in sys.path:  # run as a script: make `parallax` and `store` im
     sys.path.insert(0, str(ROOT))
 
 from parallax import conventions as conv  # noqa: E402
+from store.fleet.heartbeats import MODEL_STATE  # noqa: E402
 from store.ingest.convert import resource_id  # noqa: E402
 
 DEFAULT_START = datetime(2026, 11, 2, tzinfo=UTC)
@@ -954,16 +955,6 @@ def _concat(blocks: list[Block]) -> Block:
 
 # --- Inventory: resources, heartbeats, nodes ----------------------------------------------
 
-_MODEL = pa.struct(
-    [
-        ("model_name", pa.string()),
-        ("model_version", pa.string()),
-        ("quantization", pa.string()),
-        ("loaded", pa.bool_()),
-        ("warm", pa.bool_()),
-    ]
-)
-
 
 def _models(slot: int) -> list[dict[str, Any]]:
     version, quant = SLOTS[slot][0], SLOTS[slot][1]
@@ -994,7 +985,7 @@ def _heartbeats(ctx: _Context, from_us: int, to_us: int) -> pa.Table:
     rtt = np.array([60.0, 15.0, 2.0])[tier] * (0.7 + 0.6 * h.uniform(key, S_RTT))
     offset = np.array([30.0, 8.0, 1.0])[tier] * h.normal(numbers, S_CLOCK)[node]
     pending = np.where(h.uniform(key, S_PENDING) < 0.05, h.uniform(key, S_PENDING + 50) * 4e6, 0)
-    model_lists = pa.array([_models(int(s)) for s in nodes.slot], pa.list_(_MODEL))
+    model_lists = pa.array([_models(int(s)) for s in nodes.slot], pa.list_(MODEL_STATE))
     return pa.table(
         {
             "node_id": nodes.ids.take(node_arr),

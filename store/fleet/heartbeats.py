@@ -61,7 +61,7 @@ def validate(request: fleet_pb2.HeartbeatRequest) -> None:
         raise InvalidHeartbeat(f"buffer.oldest_pending_age_seconds must be >= 0, got {age}")
 
 
-_MODEL = pa.struct(
+MODEL_STATE = pa.struct(  # nodes.models and node_heartbeats.models, one element
     [
         ("model_name", pa.string()),
         ("model_version", pa.string()),
@@ -94,7 +94,9 @@ def staged_table(heartbeats: list[Heartbeat]) -> pa.Table:
             "region": [r.region or None for r in requests],
             "accelerator": [r.accelerator or None for r in requests],
             "collector_version": [r.collector_version or None for r in requests],
-            "models": pa.array([[_model(m) for m in r.models] for r in requests], pa.list_(_MODEL)),
+            "models": pa.array(
+                [[_model(m) for m in r.models] for r in requests], pa.list_(MODEL_STATE)
+            ),
             "pending_bytes": buffer_column("pending_bytes", pa.int64()),
             "pending_batches": buffer_column("pending_batches", pa.int64()),
             "oldest_pending_age_s": buffer_column("oldest_pending_age_seconds", pa.float64()),
