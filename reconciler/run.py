@@ -221,7 +221,7 @@ class _Run:
         if count == 0:
             return 0
         seen_before = f"AND s.snapshot_id <= {int(self.from_snapshot)}"
-        run_script(con, "groups", fragments={"touched": _TOUCHED, "slice": seen_before})
+        run_script(con, "answers", fragments={"touched": _TOUCHED, "slice": seen_before})
         con.execute("CREATE OR REPLACE TEMP TABLE rc_old_answers AS SELECT * FROM rc_answers")
         self._compute_groups({"touched": _TOUCHED})
         return int(count)
@@ -239,10 +239,7 @@ class _Run:
             where = f"AND hash(s.input_fingerprint) % {slices} = {number}" if slices > 1 else ""
             self._compute_groups({"touched": "", "slice": where})
             run_script(con, "rebuild_slice")
-            (count,) = con.execute(
-                "SELECT count(*) FROM (SELECT DISTINCT feature, input_fingerprint FROM rc_answers)"
-            ).fetchone()
-            groups += count
+            groups += con.execute("SELECT count(*) FROM rc_reconciled").fetchone()[0]
         run_script(con, "rebuild_histograms")
         con.execute(
             "CREATE OR REPLACE TEMP TABLE rc_features_touched AS "
@@ -254,7 +251,8 @@ class _Run:
 
     def _compute_groups(self, fragments: dict[str, str]) -> None:
         """rc_answers, rc_comparisons and rc_reconciled for the groups ``fragments`` select."""
-        run_script(self.con, "groups", fragments=fragments)
+        run_script(self.con, "answers", fragments=fragments)
+        run_script(self.con, "comparisons")
         load_variant_ranks(self.con, self.policies)
         run_script(self.con, "reconciled")
 
