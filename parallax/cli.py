@@ -182,10 +182,10 @@ def _run_maintain(args: argparse.Namespace, settings: Settings) -> int:
 
 def _run_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     from reconciler import reconcile
-    from reconciler.loop import PoliciesSource
+    from reconciler.policies import configured_policies
     from store.lake import open_writer
 
-    policies = PoliciesSource(settings.reconciler.policies_file).policies
+    policies = configured_policies(settings.reconciler.policies_file)
     with open_writer(settings.store) as lake:
         report = reconcile(lake.con, policies, settings.reconciler, full=args.full)
     print(report.summary())

@@ -192,7 +192,8 @@ class ReconcilerSettings:
         "", "Policies TOML (docs/policies.md); empty: every feature gets the built-in defaults."
     )
     interval_s: float = _setting(
-        60.0, "Seconds between incremental reconciler runs inside parallax server (0: off).",
+        60.0,
+        "Seconds between incremental reconciler runs inside parallax server (0: off).",
         _not_negative,
     )
     skew_window_s: float = _setting(
@@ -201,7 +202,8 @@ class ReconcilerSettings:
         _positive,
     )
     drift_min_answers: int = _setting(
-        100, "Output drift judges a variant pair only when both have this many answers.",
+        100,
+        "Output drift judges a variant pair only when both have this many answers.",
         _positive,
     )
 
@@ -215,7 +217,8 @@ class DashboardSettings:
         30.0, "Edge latency budget drawn on the Latency page (p50/p95/p99 against it).", _positive
     )
     refresh_s: float = _setting(
-        30.0, "Auto-refresh period of the pages, and the time-to-live of cached queries.",
+        30.0,
+        "Auto-refresh period of the pages, and the time-to-live of cached queries.",
         _positive,
     )
     heartbeat_tolerance_s: float = _setting(

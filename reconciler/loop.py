@@ -13,7 +13,6 @@ policies stay in force.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -21,41 +20,12 @@ from pathlib import Path
 import duckdb
 
 from parallax.config import ReconcilerSettings
-from parallax.errors import ConfigError
 from parallax.ratelimit import RateLimitedLog
+from parallax.watched import WatchedFile
 from reconciler.policies import builtin_policies, load_policies
 from reconciler.run import RunReport, reconcile
 
 log = logging.getLogger("parallax.reconciler")
-
-
-class PoliciesSource:
-    """The policies in force: the configured file, re-read when its modification time changes."""
-
-    def __init__(self, path: str) -> None:
-        self._path = Path(path) if path else None
-        self._mtime = self._stat()
-        self.policies = load_policies(self._path) if self._path else builtin_policies()
-
-    def refresh(self) -> bool:
-        """Re-read a changed file; True when the policies changed."""
-        mtime = self._stat()
-        if self._path is None or mtime == self._mtime:
-            return False
-        self._mtime = mtime
-        try:
-            self.policies = load_policies(self._path)
-        except ConfigError as err:
-            log.error("policies file changed but cannot be used; keeping the previous: %s", err)
-            return False
-        log.info("policies file %s changed: the next run rebuilds every table", self._path)
-        return True
-
-    def _stat(self) -> float | None:
-        try:
-            return os.stat(self._path).st_mtime_ns if self._path else None
-        except OSError:
-            return None
 
 
 class ReconcilerLoop:
@@ -70,7 +40,9 @@ class ReconcilerLoop:
         self._connect = connect
         self._commit_lock = commit_lock
         self._settings = settings
-        self._source = PoliciesSource(settings.policies_file)
+        path = settings.policies_file
+        self._watched = WatchedFile(Path(path), load_policies, "policies file") if path else None
+        self._policies = self._watched.value if self._watched else builtin_policies()
         self._stop = threading.Event()
         self._errors = RateLimitedLog(log, interval_s=300)
         self._con: duckdb.DuckDBPyConnection | None = None
@@ -93,11 +65,13 @@ class ReconcilerLoop:
     def _loop(self) -> None:
         full = False
         while not self._stop.wait(self._settings.interval_s):
-            full = self._source.refresh() or full
+            if self._watched is not None and self._watched.refresh():
+                log.info("policies changed: the next run rebuilds every table")
+                self._policies, full = self._watched.value, True
             try:
                 self.last_report = reconcile(
                     self._con,
-                    self._source.policies,
+                    self._policies,
                     self._settings,
                     full=full,
                     commit_lock=self._commit_lock,

@@ -289,6 +289,11 @@ def load_policies(path: str | Path) -> Policies:
     return policies_from_mapping(data, source)
 
 
+def configured_policies(path: str) -> Policies:
+    """The policies of ``reconciler.policies_file``: the file, or the built-ins when empty."""
+    return load_policies(path) if path else builtin_policies()
+
+
 def builtin_policies() -> Policies:
     """The policies in force when no file is configured: every feature gets the built-ins."""
     return policies_from_mapping({}, _BUILTIN)

@@ -15,12 +15,12 @@ problem; a later edit with an error is logged and the previous policy stays in f
 from __future__ import annotations
 
 import logging
-import os
 import time
 import tomllib
 from pathlib import Path
 
 from parallax.errors import ConfigError
+from parallax.watched import WatchedFile
 from store.fleet.policy import FleetPolicy
 
 log = logging.getLogger("parallax.fleet")
@@ -62,27 +62,17 @@ def _expect(path: Path, data: dict, key: str, kind: type | tuple[type, ...]) -> 
         raise ConfigError(f"{path}: {key}: wrong type {type(data[key]).__name__}")
 
 
-class PolicyFile:
+class PolicyFile(WatchedFile[FleetPolicy]):
     """Watches a policy file: ``current()`` re-reads it at most once a second when its
     modification time changed, keeping the last good policy when an edit is broken."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._policy = load_policy(path)
-        self._mtime = os.stat(path).st_mtime_ns
+        super().__init__(path, load_policy, "fleet policy file")
         self._checked = time.monotonic()
 
     def current(self) -> FleetPolicy:
         now = time.monotonic()
-        if now - self._checked < CHECK_EVERY_S:
-            return self._policy
-        self._checked = now
-        try:
-            mtime = os.stat(self.path).st_mtime_ns
-            if mtime != self._mtime:
-                self._mtime = mtime
-                self._policy = load_policy(self.path)
-                log.info("fleet policy reloaded from %s: %s", self.path, self._policy)
-        except (OSError, ConfigError) as err:
-            log.error("fleet policy file unusable, keeping the previous policy: %s", err)
-        return self._policy
+        if now - self._checked >= CHECK_EVERY_S:
+            self._checked = now
+            self.refresh()
+        return self.value

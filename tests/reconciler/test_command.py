@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from parallax import conventions as conv
 from parallax.cli import main
@@ -101,3 +102,27 @@ def write_config(tmp_path, policies):
     config = tmp_path / "parallax.toml"
     config.write_text(f'[reconciler]\npolicies_file = "{policies}"\n')
     return config
+
+
+def test_an_edited_policies_file_makes_the_next_in_server_run_a_full_rebuild(
+    store_settings, tmp_path
+):
+    seed(store_settings)
+    policies = tmp_path / "policies.toml"
+    policies.write_text("[features.fraud]\ntolerance = 0.02\n")
+    settings = Settings(
+        store=store_settings,
+        server=ServerSettings(listen="127.0.0.1:0"),
+        reconciler=ReconcilerSettings(interval_s=0.1, policies_file=str(policies)),
+    )
+    server = start_server(settings)
+    try:
+        wait_until(lambda: server.reconciler.last_report is not None, timeout=30)
+        wait_until(lambda: server.reconciler.last_report.mode == "incremental", timeout=30)
+        policies.write_text("[features.fraud]\ntolerance = 0.5\n")
+        os.utime(policies, ns=(0, 10**18))  # a modification time no earlier write had
+
+        wait_until(lambda: server.reconciler.last_report.mode == "full", timeout=30)
+    finally:
+        server.stop()
+    assert lake_rows(store_settings, "SELECT DISTINCT tolerance FROM variant_pairs") == [(0.5,)]
