@@ -84,6 +84,18 @@ class ServerSettings:
     max_concurrent_requests: int = _setting(
         4096, "Requests in progress at once; more are refused with RESOURCE_EXHAUSTED.", _positive
     )
+    decoders: int = _setting(
+        2,
+        "Processes converting requests to Arrow beside the server process (0: convert in "
+        "the server process).",
+        _not_negative,
+    )
+    lake_threads: int = _setting(
+        1,
+        "DuckDB worker threads of the server's lake connection (ingest commits and the "
+        "in-server reconciler); 0: DuckDB's default, one per core.",
+        _not_negative,
+    )
     flush_rows: int = _setting(20_000, "Group commit: commit once this many spans wait.", _positive)
     flush_interval_ms: int = _setting(
         200, "Group commit: commit at the latest this long after the first span waits.", _positive

@@ -25,6 +25,7 @@ from reconciler.loop import ReconcilerLoop
 from store.errors import StoreError
 from store.fleet import FleetService
 from store.fleet.policy_file import PolicyFile
+from store.ingest.decoders import make_decoder
 from store.ingest.pipeline import IngestPipeline
 from store.ingest.service import TraceService
 from store.ingest.writer import LakeWriter
@@ -68,6 +69,10 @@ def start_server(settings: Settings) -> RunningServer:
     lake = open_writer(settings.store)
     reconciler = None
     try:
+        if settings.server.lake_threads:
+            # One thread commits a group with half the CPU of two and no slower (measured
+            # on 2 cores: ~2.7 vs ~5.6 us per span): the second mostly waits for work.
+            lake.con.execute(f"SET threads = {int(settings.server.lake_threads)}")
         if settings.reconciler.interval_s > 0:
             reconciler = ReconcilerLoop(lake.session, settings.reconciler, lake.commit_lock)
         server_id = f"{socket.gethostname()}:{os.getpid()}"
@@ -77,6 +82,7 @@ def start_server(settings: Settings) -> RunningServer:
             server_id,
             maintenance=lambda: run_maintenance(lake.con, settings.server.snapshot_retention_s),
             commit_lock=lake.commit_lock,
+            decoder=make_decoder(settings.server.decoders),
         )
         policy_file = settings.server.fleet_policy_file
         fleet = FleetService(
