@@ -77,6 +77,10 @@ def _macros() -> list[str]:
              'precision': precision_rank,
              'version': -version_order,
              'variant': variant}""",
+        # The sort key of a variant in one group: its votes under `majority`, then its
+        # place in the rule's fixed order (rc_variant_order; below 2^32 per feature).
+        """px_vote_key(rule, agreeing, rank) AS
+            CASE WHEN rule = 'majority' THEN -agreeing ELSE 0 END * 4294967296 + rank""",
         # Score histogram bucket of [0, 1] in 20 steps; out-of-range scores go to the ends.
         """px_score_bucket(s) AS lpad(CAST(CAST(least(greatest(floor(s * 20), 0), 19)
             AS INTEGER) AS VARCHAR), 2, '0')""",

@@ -34,8 +34,9 @@ log = logging.getLogger("parallax.reconciler")
 T = TypeVar("T")
 
 _TOUCHED = "SEMI JOIN rc_touched t USING (feature, input_fingerprint)"
-SLICE_SPANS = 2_000_000
-"""A full rebuild handles the inputs in slices of about this many spans (bounded memory)."""
+SLICE_SPANS = 5_000_000
+"""A full rebuild handles the inputs in slices of about this many spans (bounded memory:
+measured peak RSS ~8 GiB with 5M-span slices, ~14.5 GiB with 10M spans in one slice)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ def reconcile(
     run = _Run(con, policies, settings, as_of or started_at, started_at)
     lock = commit_lock or contextlib.nullcontext()
     create_macros(con)
+    # Results are sets; unordered, DuckDB writes the large temporary tables in parallel
+    # (measured 3x faster to create). This connection only.
+    con.execute("SET SESSION preserve_insertion_order = false")
     if not full:
         full = not _transaction(con, run.compute_increment)
     with lock:
@@ -221,9 +225,12 @@ class _Run:
         if count == 0:
             return 0
         seen_before = f"AND s.snapshot_id <= {int(self.from_snapshot)}"
-        run_script(con, "answers", fragments={"touched": _TOUCHED, "slice": seen_before})
+        self._read_answer_rows({"touched": _TOUCHED, "slice": seen_before})
+        run_script(con, "answers", {"slice": 0})
         con.execute("CREATE OR REPLACE TEMP TABLE rc_old_answers AS SELECT * FROM rc_answers")
-        self._compute_groups({"touched": _TOUCHED})
+        self._read_answer_rows({"touched": _TOUCHED})
+        self._compute_groups(0)
+        self._drop_answer_rows()
         return int(count)
 
     def _rebuild_groups(self) -> int:
@@ -234,12 +241,13 @@ class _Run:
         ).fetchone()
         slices = max(1, math.ceil(spans / SLICE_SPANS))
         run_script(con, "rebuild_groups")
+        self._read_answer_rows({"touched": ""}, slices)
         groups = 0
         for number in range(slices):
-            where = f"AND hash(s.input_fingerprint) % {slices} = {number}" if slices > 1 else ""
-            self._compute_groups({"touched": "", "slice": where})
+            self._compute_groups(number)
             run_script(con, "rebuild_slice")
             groups += con.execute("SELECT count(*) FROM rc_reconciled").fetchone()[0]
+        self._drop_answer_rows()
         run_script(con, "rebuild_histograms")
         con.execute(
             "CREATE OR REPLACE TEMP TABLE rc_features_touched AS "
@@ -249,9 +257,19 @@ class _Run:
         run_script(con, "pairs")
         return groups
 
-    def _compute_groups(self, fragments: dict[str, str]) -> None:
-        """rc_answers, rc_comparisons and rc_reconciled for the groups ``fragments`` select."""
-        run_script(self.con, "answers", fragments=fragments)
+    def _read_answer_rows(self, fragments: dict[str, str], slices: int = 1) -> None:
+        """rc_answer_rows: the spans of the groups ``fragments`` select, in ``slices``."""
+        run_script(self.con, "answer_rows", {"slices": slices}, fragments)
+
+    def _drop_answer_rows(self) -> None:
+        """Free the spans read for the run (the server's connection outlives the run)."""
+        self.con.execute("DROP TABLE IF EXISTS rc_answer_rows")
+        self.con.execute("DROP TABLE IF EXISTS rc_multi_inputs")
+        self.con.execute("DROP TABLE IF EXISTS rc_multi_answers")
+
+    def _compute_groups(self, slice_number: int) -> None:
+        """rc_answers, rc_comparisons and rc_reconciled for one slice of rc_answer_rows."""
+        run_script(self.con, "answers", {"slice": slice_number})
         run_script(self.con, "comparisons")
         load_variant_ranks(self.con, self.policies)
         run_script(self.con, "reconciled")

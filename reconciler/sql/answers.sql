@@ -1,33 +1,16 @@
--- The answers of the recomputed groups: every (feature, input fingerprint) in rc_touched,
--- or every group when /*touched*/ is empty (a full rebuild). /*slice*/ narrows the spans
--- read: one slice of fingerprint hashes in a full rebuild, or the spans the last run saw
--- (to subtract what it added). Result: the temp table rc_answers; comparisons.sql,
--- reconciled.sql, then replace_groups.sql or rebuild_slice.sql follow.
--- Needs rc_policy (policy_table.py).
+-- The answers of the groups in slice $slice of rc_answer_rows (answer_rows.sql): one row
+-- per (feature, input fingerprint, variant). Result: the temp table rc_answers;
+-- comparisons.sql, reconciled.sql, then replace_groups.sql or rebuild_slice.sql follow.
+-- Needs rc_policy (policy_table.py). `multi_input` tells the later steps whether the
+-- input has more than one span (answer_rows.sql says why).
 
 -- Each variant's answer to each input: its first span (by start time, then span id); the
--- next distinct span is its repeat. One hash aggregation, no sort: the three first spans
--- are kept so that a copy of the first (an at-least-once exporter delivered it twice) is
--- skipped, and `answers` counts distinct spans.
+-- next distinct span is its repeat. For variants with several spans, one hash
+-- aggregation, no sort: the three first spans are kept so that a copy of the first (an
+-- at-least-once exporter delivered it twice) is skipped, and `answers` counts distinct
+-- spans.
 CREATE OR REPLACE TEMP TABLE rc_answers AS
-WITH normalized AS (
-    SELECT
-        s.feature,
-        s.input_fingerprint,
-        px_variant(s.model_name, s.model_version, px_quantization(s.quantization),
-                   px_tier(s.hardware_tier), s.accelerator) AS variant,
-        s.model_name,
-        s.model_version,
-        px_quantization(s.quantization) AS quantization,
-        px_tier(s.hardware_tier) AS hardware_tier,
-        coalesce(s.accelerator, '') AS accelerator,
-        {'node_id': s.node_id, 'start_time': s.start_time, 'trace_id': s.trace_id,
-         'span_id': s.span_id, 'label': s.output_label, 'score': s.output_score,
-         'topk': s.output_topk, 'digest': s.output_digest} AS answer
-    FROM spans s /*touched*/
-    WHERE s.feature IS NOT NULL AND s.input_fingerprint IS NOT NULL /*slice*/
-),
-per_variant AS (
+WITH per_variant AS (
     SELECT
         feature, input_fingerprint, variant,
         any_value(model_name) AS model_name,
@@ -35,10 +18,15 @@ per_variant AS (
         any_value(quantization) AS quantization,
         any_value(hardware_tier) AS hardware_tier,
         any_value(accelerator) AS accelerator,
-        count(DISTINCT (answer.trace_id, answer.span_id)) AS answers,
-        max(answer.start_time) AS last_time,
-        arg_min(answer, (answer.start_time, answer.span_id, answer.trace_id), 3) AS firsts
-    FROM normalized
+        true AS multi_input,
+        count(DISTINCT (trace_id, span_id)) AS answers,
+        max(start_time) AS last_time,
+        arg_min({'node_id': node_id, 'start_time': start_time, 'trace_id': trace_id,
+                 'span_id': span_id, 'label': output_label, 'score': output_score,
+                 'topk': output_topk, 'digest': output_digest},
+                (start_time, span_id, trace_id), 3) AS firsts
+    FROM rc_answer_rows
+    WHERE slice = $slice AND variant_key IN (SELECT variant_key FROM rc_multi_answers)
     GROUP BY feature, input_fingerprint, variant
 ),
 picked AS (
@@ -52,8 +40,8 @@ picked AS (
 SELECT
     o.feature, o.input_fingerprint, o.variant,
     o.model_name, o.model_version, o.quantization, o.hardware_tier, o.accelerator,
-    o.answers, o.a.node_id AS node_id, o.a.start_time AS start_time, o.last_time,
-    o.a.trace_id AS trace_id, o.a.span_id AS span_id,
+    o.multi_input, o.answers, o.a.node_id AS node_id, o.a.start_time AS start_time,
+    o.last_time, o.a.trace_id AS trace_id, o.a.span_id AS span_id,
     o.a.label AS output_label, o.a.score AS output_score, o.a.topk AS output_topk,
     o.a.digest AS output_digest,
     o.r.start_time AS repeat_time,
@@ -72,4 +60,20 @@ SELECT
         px_delta(p.comparator, o.a.score, o.r.score, repeat_overlap)
     END AS repeat_delta
 FROM picked o
-JOIN rc_policy p ON p.feature = o.feature;
+JOIN rc_policy p ON p.feature = o.feature
+UNION ALL BY NAME
+-- A variant with one span: that span is its answer, without a repeat.
+SELECT
+    feature, input_fingerprint, variant,
+    model_name, model_version, quantization, hardware_tier, accelerator,
+    input_key IN (SELECT input_key FROM rc_multi_inputs) AS multi_input,
+    CAST(1 AS BIGINT) AS answers, node_id, start_time,
+    start_time AS last_time, trace_id, span_id,
+    output_label, output_score, output_topk, output_digest,
+    CAST(NULL AS TIMESTAMPTZ) AS repeat_time,
+    false AS repeat_compared,
+    CAST(NULL AS DOUBLE) AS repeat_overlap,
+    CAST(NULL AS BOOLEAN) AS repeat_disagrees,
+    CAST(NULL AS DOUBLE) AS repeat_delta
+FROM rc_answer_rows
+WHERE slice = $slice AND variant_key NOT IN (SELECT variant_key FROM rc_multi_answers);

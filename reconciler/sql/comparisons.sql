@@ -1,5 +1,5 @@
 -- Every pair of variants that answered the same input within the window, when both
--- answers carry what the comparator compares.
+-- answers carry what the comparator compares. Inputs with one span have no pair.
 CREATE OR REPLACE TEMP TABLE rc_comparisons AS
 WITH paired AS (
     SELECT
@@ -29,7 +29,8 @@ WITH paired AS (
         AND b.input_fingerprint = a.input_fingerprint
         AND a.variant < b.variant
     JOIN rc_policy p ON p.feature = a.feature
-    WHERE abs(epoch(b.start_time) - epoch(a.start_time)) <= p.window_s
+    WHERE a.multi_input AND b.multi_input
+        AND abs(epoch(b.start_time) - epoch(a.start_time)) <= p.window_s
         AND px_comparable(p.comparator, a.output_label, b.output_label, a.output_score,
                           b.output_score, a.output_topk, b.output_topk, a.output_digest,
                           b.output_digest)

@@ -1,7 +1,7 @@
 -- A full rebuild, one slice of the inputs (a range of fingerprint hashes) at a time, so
 -- that memory stays bounded whatever the size of the lake: add the recomputed groups.
 INSERT INTO reconcile_repeats BY NAME
-SELECT * EXCLUDE (repeat_overlap) FROM rc_answers WHERE repeat_time IS NOT NULL;
+SELECT * EXCLUDE (repeat_overlap, multi_input) FROM rc_answers WHERE repeat_time IS NOT NULL;
 
 INSERT INTO comparisons BY NAME SELECT * FROM rc_comparisons;
 

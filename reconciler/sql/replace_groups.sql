@@ -9,7 +9,7 @@ DELETE FROM reconciled r USING rc_touched t
 WHERE r.feature = t.feature AND r.input_fingerprint = t.input_fingerprint;
 
 INSERT INTO reconcile_repeats BY NAME
-SELECT * EXCLUDE (repeat_overlap) FROM rc_answers WHERE repeat_time IS NOT NULL;
+SELECT * EXCLUDE (repeat_overlap, multi_input) FROM rc_answers WHERE repeat_time IS NOT NULL;
 
 INSERT INTO comparisons BY NAME SELECT * FROM rc_comparisons;
 
