@@ -82,7 +82,7 @@ class ColumnBuilder:
         # Regular rows of one key share their layout: the payload starts at a fixed offset
         # (tag, key length, key, value tag, value length, string tag, string length).
         # An explicit stop: pyarrow's default one fails ("Negative buffer resize").
-        payloads = pc.binary_slice(flat.encoded.take(pa.array(rows)), 6 + key_length, 2**31 - 1)
+        payloads = pc.binary_slice(flat.encodings(rows), 6 + key_length, 2**31 - 1)
         try:
             strings = payloads.cast(STRING)  # validates UTF-8
         except pa.ArrowInvalid:

@@ -1,10 +1,10 @@
 """Turn an OTLP ExportTraceServiceRequest into Arrow columns, in bulk.
 
 This is the ingest hot path. The request is parsed with a lean, wire-compatible schema
-(otlp_lean.proto) that leaves attributes as raw bytes; per span, Python touches only
-the span's own fields, and all attribute decoding happens per column in NumPy/Arrow
-(store.ingest.flat, store.ingest.columns). Identifier and timestamp checks are
-vectorised as well.
+(otlp_lean.proto) that leaves each span as its raw encoding; the spans' fields are
+decoded for the whole group at once with NumPy (store.ingest.spans), attributes per
+column in NumPy/Arrow (store.ingest.flat, store.ingest.columns). Identifier and
+timestamp checks are vectorised as well.
 
 A promoted attribute set on the span wins over the same key on the resource. Every span
 that breaks a rule is dropped and reported with a reason (OTLP ``partial_success``);
@@ -27,8 +27,9 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from parallax import conventions as conv
-from store.ingest import anyvalue, columns, flat
-from store.ingest.otlp_lean_pb2 import ExportTraceServiceRequest as LeanRequest
+from store.ingest import anyvalue, columns, spans
+from store.ingest.otlp_lean_pb2 import ExportTraceServiceRequestRaw as LeanRequest
+from store.ingest.spans import SpanFields
 
 MAX_REPORTED_ERRORS = 5
 
@@ -166,20 +167,21 @@ def convert(incoming: list[Incoming]) -> Converted:
     not a valid protobuf encoding (which the lean parse cannot see).
     """
     try:
-        spans, layout = _gather(incoming)
+        encodings, layout = _gather(incoming)
         outcomes = [Outcome() for _ in incoming]
-        if not spans:
+        if not encodings:
             return Converted(STAGING_SCHEMA.empty_table(), np.zeros(0, np.int64), outcomes)
-        table, problems = _convert_spans(spans, layout)
+        fields = spans.decode(encodings)
+        table, problems = _convert_spans(fields, layout)
     except DecodeError as err:
-        raise InvalidRequest(f"malformed attribute encoding: {err}") from err
-    keep = np.ones(len(spans), dtype=bool)
+        raise InvalidRequest(f"malformed span or attribute encoding: {err}") from err
+    keep = np.ones(len(fields), dtype=bool)
     for row, reason in sorted(problems.items()):
         keep[row] = False
         outcome = outcomes[layout.request[row]]
         outcome.rejected += 1
         if len(outcome.errors) < MAX_REPORTED_ERRORS:
-            outcome.errors.append(_describe(spans[row], reason))
+            outcome.errors.append(_describe(fields, row, reason))
     counts = np.bincount(layout.request[keep], minlength=len(incoming))
     for outcome, count in zip(outcomes, counts, strict=True):
         outcome.accepted = int(count)
@@ -223,8 +225,8 @@ class _Layout:
     batch_seqs: list[int | None]
 
 
-def _gather(incoming: list[Incoming]) -> tuple[list[Any], _Layout]:
-    spans: list[Any] = []
+def _gather(incoming: list[Incoming]) -> tuple[list[bytes], _Layout]:
+    encodings: list[bytes] = []
     runs: list[tuple[int, int, int, int]] = []  # (request, resource, scope, span count)
     resources: list[_Resource] = []
     scopes: list[Any] = []
@@ -234,7 +236,7 @@ def _gather(incoming: list[Incoming]) -> tuple[list[Any], _Layout]:
             for scope_spans in resource_spans.scope_spans:
                 if scope_spans.spans:
                     scopes.append(scope_spans.scope)
-                    spans.extend(scope_spans.spans)
+                    encodings.extend(scope_spans.spans)
                     runs.append(
                         (request_index, len(resources) - 1, len(scopes) - 1, len(scope_spans.spans))
                     )
@@ -249,24 +251,22 @@ def _gather(incoming: list[Incoming]) -> tuple[list[Any], _Layout]:
         [item.node_id for item in incoming],
         [item.batch_seq for item in incoming],
     )
-    return spans, layout
+    return encodings, layout
 
 
-def _convert_spans(spans: list[Any], layout: _Layout) -> tuple[pa.Table, dict[int, str]]:
-    n = len(spans)
-    trace_ids = pa.array([s.trace_id for s in spans], pa.binary())
-    span_ids = pa.array([s.span_id for s in spans], pa.binary())
-    starts = np.fromiter((s.start_time_unix_nano for s in spans), dtype=np.uint64, count=n)
-    ends = np.fromiter((s.end_time_unix_nano for s in spans), dtype=np.uint64, count=n)
-    builder = columns.ColumnBuilder(flat.flatten([list(s.attributes) for s in spans]), n)
+def _convert_spans(fields: SpanFields, layout: _Layout) -> tuple[pa.Table, dict[int, str]]:
+    n = len(fields)
+    trace_ids, span_ids = fields.trace_id, fields.span_id
+    starts, ends = fields.start, fields.end
+    builder = columns.ColumnBuilder(fields.attributes, n)
     problems = builder.problems
     data: dict[str, pa.Array] = {
         "trace_id": trace_ids,
         "span_id": span_ids,
-        "parent_span_id": pa.array([s.parent_span_id for s in spans], pa.binary()),
-        "trace_state": pa.array([s.trace_state for s in spans], pa.string()),
-        "name": pa.array([s.name for s in spans], pa.string()),
-        "kind": pa.array([s.kind for s in spans], pa.int32()),
+        "parent_span_id": fields.parent_span_id,
+        "trace_state": fields.trace_state,
+        "name": fields.name,
+        "kind": pa.array(fields.kind, pa.int32()),
         "start_time": pa.array(starts.view(np.int64), pa.timestamp("ns", "UTC")),
         "end_time": pa.array(ends.view(np.int64), pa.timestamp("ns", "UTC")),
         "duration_ms": pa.array(
@@ -275,7 +275,7 @@ def _convert_spans(spans: list[Any], layout: _Layout) -> tuple[pa.Table, dict[in
             mask=(ends < starts) | (ends == 0),
         ),
     }
-    data.update(_status_columns([s.status for s in spans]))
+    data.update(_status_columns(n, fields.status))
     for promoted in PROMOTED:
         column = builder.promoted(promoted.key, promoted.arrow_type)
         data[promoted.column] = _with_resource_fallback(column, promoted, layout, problems)
@@ -290,8 +290,8 @@ def _convert_spans(spans: list[Any], layout: _Layout) -> tuple[pa.Table, dict[in
     data["scope_version"] = _per_span(
         [s.version or None for s in layout.scopes], pa.string(), layout.scope
     )
-    data["events"] = _nested([s.events for s in spans], _decode_event, _EVENTS, problems)
-    data["links"] = _nested([s.links for s in spans], _decode_link, _LINKS, problems)
+    data["events"] = _nested(n, fields.events, _decode_event, _EVENTS, problems)
+    data["links"] = _nested(n, fields.links, _decode_link, _LINKS, problems)
     data["batch_seq"] = _per_span(layout.batch_seqs, pa.int64(), layout.request)
     _check_ids(trace_ids, span_ids, problems)
     _check_times(starts, ends, problems)
@@ -350,15 +350,15 @@ def _check_names(names: pa.Array, problems: dict[int, str]) -> None:
         problems.setdefault(int(row), "span name is empty")
 
 
-def _status_columns(raw_statuses: list[bytes]) -> dict[str, pa.Array]:
-    codes, messages, cache = [], [], {}
-    for raw in raw_statuses:
+def _status_columns(n: int, raw_statuses: dict[int, bytes]) -> dict[str, pa.Array]:
+    codes: list[str] = ["unset"] * n
+    messages: list[str | None] = [None] * n
+    cache: dict[bytes, tuple[str, str | None]] = {}
+    for row, raw in raw_statuses.items():
         if raw not in cache:
             status = trace_pb2.Status.FromString(raw)
             cache[raw] = (_STATUS_CODES.get(status.code, "unset"), status.message or None)
-        code, message = cache[raw]
-        codes.append(code)
-        messages.append(message)
+        codes[row], messages[row] = cache[raw]
     return {
         "status_code": pa.array(codes, pa.string()),
         "status_message": pa.array(messages, pa.string()),
@@ -366,20 +366,21 @@ def _status_columns(raw_statuses: list[bytes]) -> dict[str, pa.Array]:
 
 
 def _nested(
-    raw_lists: list[Any],
+    n: int,
+    raw_lists: dict[int, list[bytes]],
     decode_one: Callable[[bytes], dict[str, Any]],
     arrow_type: pa.DataType,
     problems: dict[int, str],
 ) -> pa.Array:
-    if not any(raw_lists):
-        return pa.nulls(len(raw_lists), arrow_type)
-    rows: list[list[dict[str, Any]] | None] = []
-    for row, raw_list in enumerate(raw_lists):
+    """One list per span (null where the span has none) of its decoded events or links."""
+    if not raw_lists:
+        return pa.nulls(n, arrow_type)
+    rows: list[list[dict[str, Any]] | None] = [None] * n
+    for row, raw_list in raw_lists.items():
         try:
-            rows.append([decode_one(raw) for raw in raw_list] or None)
+            rows[row] = [decode_one(raw) for raw in raw_list] or None
         except (DecodeError, UnicodeDecodeError) as err:
             problems.setdefault(row, f"cannot decode span event or link: {err}")
-            rows.append(None)
     return pa.array(rows, arrow_type)
 
 
@@ -405,8 +406,9 @@ def _texts(key_values: Any) -> list[tuple[str, str | None]]:
     return [(kv.key, anyvalue.as_text(anyvalue.from_message(kv.value))) for kv in key_values]
 
 
-def _describe(span: Any, reason: str) -> str:
-    return f"span {span.span_id.hex() or '?'} of trace {span.trace_id.hex() or '?'}: {reason}"
+def _describe(fields: SpanFields, row: int, reason: str) -> str:
+    span_id, trace_id = fields.span_id[row].as_py().hex(), fields.trace_id[row].as_py().hex()
+    return f"span {span_id or '?'} of trace {trace_id or '?'}: {reason}"
 
 
 _SPAN_SCHEMA = pa.schema(

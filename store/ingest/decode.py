@@ -17,7 +17,7 @@ from store.ingest.convert import Converted, Incoming, InvalidRequest
 # Conversion runs faster per span on groups of a few thousand spans than on the whole
 # commit group at once (measured: ~137k vs ~84k spans/s at 5k vs 20k spans): the working
 # set of its NumPy arrays stays small. Commits still take the whole group.
-CONVERT_CHUNK_SPANS = 4096
+CONVERT_CHUNK_SPANS = 20480
 
 
 @dataclass

@@ -38,14 +38,29 @@ class FlatAttributes:
     """One row per attribute of every span: which span, which key, where its value lies."""
 
     span_index: np.ndarray  # int64, row -> span
-    encoded: pa.Array  # binary, row -> its KeyValue encoding
+    # binary over data, alternating the bytes between encodings and an encoding: row i
+    # is element 2i + 1 (so encodings lying apart in a buffer need no copy)
+    encoded: pa.Array
     encoded_start: np.ndarray  # int64, row -> offset of its encoding in data
-    data: np.ndarray  # uint8: every encoding, then the values of irregular rows
+    data: np.ndarray  # uint8: the encodings (maybe among other bytes), then irregular values
     key_length: np.ndarray  # int64 (regular rows)
     value_start: np.ndarray  # int64, row -> offset of its AnyValue in data
     value_length: np.ndarray  # int64
     regular: np.ndarray  # bool
     irregular_keys: dict[int, str] = field(default_factory=dict)  # row -> key
+    _key_codes: dict[bytes, int] | None = field(default=None, repr=False)
+    _codes: np.ndarray | None = field(default=None, repr=False)
+
+    def _encode_keys(self) -> tuple[dict[bytes, int], np.ndarray]:
+        """Each regular row's key as a small integer (-1 for irregular rows): every
+        promoted column then finds its rows by comparing integers, in one pass per key
+        over an int32 array rather than over the encodings."""
+        lengths = np.where(self.regular, self.key_length, 0)
+        keys = ranges(pa.py_buffer(self.data), self.encoded_start + 2, lengths)
+        encoded = pc.dictionary_encode(keys.take(pa.array(np.arange(1, 2 * len(self), 2))))
+        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        codes[~self.regular] = -1
+        return {key: code for code, key in enumerate(encoded.dictionary.to_pylist())}, codes
 
     def __len__(self) -> int:
         return len(self.span_index)
@@ -63,14 +78,16 @@ class FlatAttributes:
 
     def rows_of_key(self, key: str) -> np.ndarray:
         """Rows whose key is ``key``, in span order."""
-        encoded_key = key.encode("utf-8")
-        rows = np.zeros(0, dtype=np.int64)
-        if len(encoded_key) < 0x80 and len(self):
-            prefix = bytes([0x0A, len(encoded_key)]) + encoded_key + b"\x12"
-            matches = pc.starts_with(self.encoded, pattern=prefix.decode("latin-1"))
-            rows = np.flatnonzero(matches.to_numpy(zero_copy_only=False) & self.regular)
+        if self._key_codes is None:
+            self._key_codes, self._codes = self._encode_keys()
+        code = self._key_codes.get(key.encode("utf-8"))
+        rows = np.zeros(0, dtype=np.int64) if code is None else np.flatnonzero(self._codes == code)
         extra = [row for row, name in self.irregular_keys.items() if name == key]
         return np.sort(np.concatenate([rows, np.array(extra, dtype=np.int64)])) if extra else rows
+
+    def encodings(self, rows: np.ndarray) -> pa.Array:
+        """The KeyValue encodings of the given rows, as a binary array."""
+        return self.encoded.take(pa.array(2 * rows + 1))
 
     def keys_of(self, rows: np.ndarray) -> pa.Array:
         """The keys of the given rows, as a string array in the same order."""
@@ -92,22 +109,38 @@ def flatten(per_span: list[list[bytes]]) -> FlatAttributes:
     encoded = [kv for attributes in per_span for kv in attributes]
     span_index = np.repeat(np.arange(len(per_span), dtype=np.int64), counts)
     lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)  # a group is far below 2 GiB
-    np.cumsum(lengths, out=offsets[1:])
-    joined = b"".join(encoded)
-    data = np.frombuffer(joined, dtype=np.uint8)
-    binary = pa.BinaryArray.from_buffers(
-        pa.binary(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(joined)]
-    )
-    starts = offsets[:-1].astype(np.int64)
+    starts = np.cumsum(lengths) - lengths
+    return locate(b"".join(encoded), span_index, starts, lengths)
+
+
+def locate(
+    buffer: bytes, span_index: np.ndarray, starts: np.ndarray, lengths: np.ndarray
+) -> FlatAttributes:
+    """As ``flatten``, for encodings lying in ``buffer`` at increasing, disjoint offsets
+    (in span order); nothing is copied."""
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    binary = ranges(pa.py_buffer(buffer), starts, lengths)
     key_length, value_start, value_length, regular = _fixed_shape(data, starts, lengths)
     flat = FlatAttributes(
         span_index, binary, starts, data, key_length, value_start, value_length, regular
     )
     irregular = np.flatnonzero(~regular)
     if len(irregular):
-        _parse_irregular(flat, [encoded[row] for row in irregular], irregular)
+        raw = flat.encodings(irregular).to_pylist()
+        _parse_irregular(flat, raw, irregular)
     return flat
+
+
+def ranges(buffer: pa.Buffer, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
+    """A binary array over ``buffer`` (no copy): the bytes before the first range, the
+    first range, the bytes up to the second, ...; range i is element 2i + 1. The ranges
+    must be increasing and disjoint."""
+    offsets = np.zeros(2 * len(starts) + 1, dtype=np.int32)  # a group is far below 2 GiB
+    offsets[1::2] = starts
+    offsets[2::2] = starts + lengths
+    return pa.BinaryArray.from_buffers(
+        pa.binary(), 2 * len(starts), [None, pa.py_buffer(offsets), buffer]
+    )
 
 
 def _fixed_shape(
