@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from store.ingest import convert
 from store.ingest.convert import Converted, Incoming, InvalidRequest
 
-# Conversion runs faster per span on groups of a few thousand spans than on the whole
-# commit group at once (measured: ~137k vs ~84k spans/s at 5k vs 20k spans): the working
-# set of its NumPy arrays stays small. Commits still take the whole group.
+# Spans converted together at most. With one Python object per span, chunks of ~4k
+# spans were faster than 20k (the working set stayed small); the NumPy walk over raw
+# spans has no such knee (bench/ingest.py: 97k against 101k spans/s with 4096 and 20480,
+# the latter ~80 MiB more RSS over two decoders), so a default group converts at once.
 CONVERT_CHUNK_SPANS = 20480
 
 
