@@ -15,11 +15,15 @@ _COLUMNS = """
 """
 
 
-def load_policy_table(con: duckdb.DuckDBPyConnection, policies: Policies) -> None:
-    """Create ``rc_policy`` for every feature in ``traffic_hourly`` or ``rc_new_traffic``."""
-    found = con.execute(
-        "SELECT feature FROM traffic_hourly UNION SELECT feature FROM rc_new_traffic"
-    ).fetchall()
+def load_policy_table(
+    con: duckdb.DuckDBPyConnection, policies: Policies, with_lake_traffic: bool = True
+) -> None:
+    """Create ``rc_policy`` for every feature in ``rc_new_traffic`` and, unless a full
+    rebuild replaces it, ``traffic_hourly``."""
+    query = "SELECT DISTINCT feature FROM rc_new_traffic"
+    if with_lake_traffic:
+        query += " UNION SELECT feature FROM traffic_hourly"
+    found = con.execute(query).fetchall()
     features = [row[0] for row in found]
     rows = []
     for feature in features:

@@ -75,9 +75,11 @@ def reconcile(
     run on a lake is a full one. ``commit_lock`` (WriterLake.commit_lock) is held while
     the run writes, when other connections of the process commit to the lake too: a
     DuckLake transaction on a SQLite catalog cannot commit once another commit happened
-    after it began. So an incremental run computes from its snapshot without the lock
-    (reading spans, writing only temporary tables) and writes its results in a short
-    second transaction under it; a full rebuild holds it throughout.
+    after it began. So a run computes from its snapshot without the lock (reading
+    spans, writing only temporary tables) and writes its results in one short
+    transaction under it. A full rebuild computes its slices outside any transaction:
+    DuckDB's temporary tables are about twice as slow to build and read inside one
+    (measured), and they are this connection's alone.
     """
     started_at = datetime.now(UTC)
     run = _Run(con, policies, settings, as_of or started_at, started_at)
@@ -88,9 +90,12 @@ def reconcile(
     con.execute("SET SESSION preserve_insertion_order = false")
     if not full:
         full = not _transaction(con, run.compute_increment)
+    if full:
+        _transaction(con, run.read_all)  # every span, at one snapshot
+        run.compute_all()
     with lock:
         # The results and the run's row (its watermark) commit together.
-        report = _transaction(con, run.rebuild if full else run.write_increment)
+        report = _transaction(con, run.write_rebuild if full else run.write_increment)
     log.info(report.summary())
     return report
 
@@ -130,6 +135,7 @@ class _Run:
         self.to_snapshot = -1
         self.new_spans = 0
         self.groups = 0
+        self.slices = 1
 
     def compute_increment(self) -> bool:
         """Read what is new into temporary tables; False when there is no watermark yet."""
@@ -156,16 +162,41 @@ class _Run:
         self._summaries()
         return self._record()
 
-    def rebuild(self) -> RunReport:
-        """Recompute every table from all spans."""
+    def read_all(self) -> None:
+        """Read every span a full rebuild needs into temporary tables (one snapshot)."""
         self._begin()
         self.mode = "full"
         self.from_snapshot = -1
-        self.con.execute("DELETE FROM traffic_hourly")
-        self._read_new_spans()
-        run_script(self.con, "traffic_merge")
-        self.groups = self._rebuild_groups()
+        self._read_new_spans(with_lake_traffic=False)
+        (spans,) = self.con.execute(
+            "SELECT count(*) FROM spans WHERE feature IS NOT NULL AND input_fingerprint IS NOT NULL"
+        ).fetchone()
+        self.slices = max(1, math.ceil(spans / SLICE_SPANS))
+        self._read_answer_rows({"touched": ""}, self.slices)
+        run_script(self.con, "rebuild_groups")
         self._read_nodes()
+
+    def compute_all(self) -> None:
+        """Every group, in slices of about SLICE_SPANS spans (by fingerprint hash), from
+        the spans read_all kept; temporary tables only."""
+        for number in range(self.slices):
+            self._compute_groups(number)
+            run_script(self.con, "rebuild_slice")
+            self.groups += self.con.execute("SELECT count(*) FROM rc_reconciled").fetchone()[0]
+        self._drop_answer_rows()
+
+    def write_rebuild(self) -> RunReport:
+        """Replace every table with what compute_all rebuilt."""
+        con = self.con
+        con.execute("DELETE FROM traffic_hourly")
+        run_script(con, "traffic_merge")
+        run_script(con, "rebuild_write")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE rc_features_touched AS "
+            "SELECT DISTINCT feature FROM traffic_hourly"
+        )
+        con.execute("DELETE FROM variant_pairs")
+        run_script(con, "pairs")
         self._summaries()
         return self._record()
 
@@ -200,11 +231,11 @@ class _Run:
         ).fetchone()
         return watermark
 
-    def _read_new_spans(self) -> None:
+    def _read_new_spans(self, with_lake_traffic: bool = True) -> None:
         run_script(self.con, "traffic_new", {"from_snapshot": self.from_snapshot})
         (spans,) = self.con.execute("SELECT coalesce(sum(spans), 0) FROM rc_new_traffic").fetchone()
         self.new_spans = int(spans)
-        load_policy_table(self.con, self.policies)
+        load_policy_table(self.con, self.policies, with_lake_traffic)
 
     def _read_nodes(self) -> None:
         """The node inventories skew uses, read with the spans (nodes is not ours to lock)."""
@@ -233,30 +264,6 @@ class _Run:
         self._compute_groups(0)
         self._drop_answer_rows()
         return int(count)
-
-    def _rebuild_groups(self) -> int:
-        """Every group, in slices of about SLICE_SPANS spans (by fingerprint hash)."""
-        con = self.con
-        (spans,) = con.execute(
-            "SELECT count(*) FROM spans WHERE feature IS NOT NULL AND input_fingerprint IS NOT NULL"
-        ).fetchone()
-        slices = max(1, math.ceil(spans / SLICE_SPANS))
-        run_script(con, "rebuild_groups")
-        self._read_answer_rows({"touched": ""}, slices)
-        groups = 0
-        for number in range(slices):
-            self._compute_groups(number)
-            run_script(con, "rebuild_slice")
-            groups += con.execute("SELECT count(*) FROM rc_reconciled").fetchone()[0]
-        self._drop_answer_rows()
-        run_script(con, "rebuild_histograms")
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE rc_features_touched AS "
-            "SELECT DISTINCT feature FROM traffic_hourly"
-        )
-        con.execute("DELETE FROM variant_pairs")
-        run_script(con, "pairs")
-        return groups
 
     def _read_answer_rows(self, fragments: dict[str, str], slices: int = 1) -> None:
         """rc_answer_rows: the spans of the groups ``fragments`` select, in ``slices``."""

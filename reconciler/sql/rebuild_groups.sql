@@ -1,12 +1,10 @@
--- A full rebuild: empty the group tables; rebuild_slice.sql then fills them slice by slice
--- and rebuild_histograms.sql adds up the slices' histograms.
-DELETE FROM reconcile_repeats;
+-- A full rebuild: the temporary tables rebuild_slice.sql fills slice by slice (outside any
+-- transaction) and rebuild_write.sql puts in place of the lake's tables in one.
+CREATE OR REPLACE TEMP TABLE rc_rebuilt_repeats AS SELECT * FROM reconcile_repeats LIMIT 0;
 
-DELETE FROM comparisons;
+CREATE OR REPLACE TEMP TABLE rc_rebuilt_comparisons AS SELECT * FROM comparisons LIMIT 0;
 
-DELETE FROM reconciled;
-
-DELETE FROM output_histograms;
+CREATE OR REPLACE TEMP TABLE rc_rebuilt_reconciled AS SELECT * FROM reconciled LIMIT 0;
 
 CREATE OR REPLACE TEMP TABLE rc_histogram_slices (
     feature VARCHAR, variant VARCHAR, kind VARCHAR, bucket VARCHAR, answers BIGINT

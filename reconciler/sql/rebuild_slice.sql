@@ -1,11 +1,11 @@
 -- A full rebuild, one slice of the inputs (a range of fingerprint hashes) at a time, so
--- that memory stays bounded whatever the size of the lake: add the recomputed groups.
-INSERT INTO reconcile_repeats BY NAME
+-- that memory stays bounded whatever the size of the lake: keep the recomputed groups.
+INSERT INTO rc_rebuilt_repeats BY NAME
 SELECT * EXCLUDE (repeat_overlap, multi_input) FROM rc_answers WHERE repeat_time IS NOT NULL;
 
-INSERT INTO comparisons BY NAME SELECT * FROM rc_comparisons;
+INSERT INTO rc_rebuilt_comparisons BY NAME SELECT * FROM rc_comparisons;
 
-INSERT INTO reconciled BY NAME SELECT * FROM rc_reconciled;
+INSERT INTO rc_rebuilt_reconciled BY NAME SELECT * FROM rc_reconciled;
 
 INSERT INTO rc_histogram_slices BY NAME
 SELECT feature, variant, 'score' AS kind, px_score_bucket(output_score) AS bucket,
