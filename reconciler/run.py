@@ -37,7 +37,7 @@ _TOUCHED = "SEMI JOIN rc_touched t USING (feature, input_fingerprint)"
 SLICE_SPANS = 5_000_000
 """A full rebuild handles the inputs in slices of about this many spans (bounded memory for
 the aggregations; the spans read once for the run are held beside them: a 10M-span
-rebuild peaks at ~13.8 GiB, and DuckDB spills to its temp directory past its limit)."""
+rebuild peaks at ~11.7 GiB, and DuckDB spills to its temp directory past its limit)."""
 
 
 @dataclass(frozen=True)

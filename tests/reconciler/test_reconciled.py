@@ -99,3 +99,38 @@ def test_a_single_answer_is_its_own_canonical_answer_and_agrees(fleet):
     fleet.reconcile()
 
     assert canonical(fleet) == {"alone": (INT8_23, "majority", "fraud", 1, 1, True)}
+
+
+def test_an_input_with_one_span_gets_the_row_the_general_path_gives_a_repeated_one(fleet):
+    # One span takes the short path (nothing to aggregate or compare); two spans of one
+    # variant take the general one: the rows differ only in the answers counted.
+    rules = policies(
+        fraud={
+            "resolution": "reference",
+            "reference_variant": FP32_21,
+            "reference_fallback": "highest_precision",
+        }
+    )
+    fleet.commit(
+        [
+            fleet.answer("fraud", "once-ref", FP32_21, at=0, label="legit"),
+            fleet.answer("fraud", "twice-ref", FP32_21, at=0, label="legit"),
+            fleet.answer("fraud", "twice-ref", FP32_21, at=1, label="legit"),
+            fleet.answer("fraud", "once-other", INT8_23, at=0, label="fraud"),
+            fleet.answer("fraud", "twice-other", INT8_23, at=0, label="fraud"),
+            fleet.answer("fraud", "twice-other", INT8_23, at=1, label="fraud"),
+        ]
+    )
+
+    fleet.reconcile(rules)
+
+    rows = fleet.rows(
+        "SELECT input_fingerprint, canonical_variant, resolved_by, output_label, variants,"
+        " agreeing_variants, agreed, answers FROM reconciled"
+    )
+    assert {row[0]: row[1:] for row in rows} == {
+        "once-ref": (FP32_21, "reference", "legit", 1, 1, True, 1),
+        "twice-ref": (FP32_21, "reference", "legit", 1, 1, True, 2),
+        "once-other": (INT8_23, "highest_precision", "fraud", 1, 1, True, 1),
+        "twice-other": (INT8_23, "highest_precision", "fraud", 1, 1, True, 2),
+    }
