@@ -84,12 +84,6 @@ class ServerSettings:
     max_concurrent_requests: int = _setting(
         4096, "Requests in progress at once; more are refused with RESOURCE_EXHAUSTED.", _positive
     )
-    decoders: int = _setting(
-        2,
-        "Processes converting requests to Arrow beside the server process (0: convert in "
-        "the server process).",
-        _not_negative,
-    )
     lake_threads: int = _setting(
         1,
         "DuckDB worker threads of the server's lake connection (ingest commits and the "

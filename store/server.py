@@ -25,7 +25,6 @@ from reconciler.loop import ReconcilerLoop
 from store.errors import StoreError
 from store.fleet import FleetService
 from store.fleet.policy_file import PolicyFile
-from store.ingest.decoders import make_decoder
 from store.ingest.pipeline import IngestPipeline
 from store.ingest.service import TraceService
 from store.ingest.writer import LakeWriter
@@ -71,7 +70,8 @@ def start_server(settings: Settings) -> RunningServer:
     try:
         if settings.server.lake_threads:
             # One thread commits a group with half the CPU of two and no slower (measured
-            # on 2 cores: ~2.7 vs ~5.6 us per span): the second mostly waits for work.
+            # on 2 cores: ~2.7 vs ~5.6 us per span): the second mostly waits for work,
+            # and the cores are better spent on conversion and gRPC.
             lake.con.execute(f"SET threads = {int(settings.server.lake_threads)}")
         if settings.reconciler.interval_s > 0:
             reconciler = ReconcilerLoop(lake.session, settings.reconciler, lake.commit_lock)
@@ -82,7 +82,6 @@ def start_server(settings: Settings) -> RunningServer:
             server_id,
             maintenance=lambda: run_maintenance(lake.con, settings.server.snapshot_retention_s),
             commit_lock=lake.commit_lock,
-            decoder=make_decoder(settings.server.decoders),
         )
         policy_file = settings.server.fleet_policy_file
         fleet = FleetService(

@@ -88,17 +88,12 @@ _STATUS_CODES = {0: "unset", 1: "ok", 2: "error"}
 
 @dataclass(frozen=True)
 class Incoming:
-    """A parsed request with the batch identity its caller sent (None from other exporters).
-
-    ``data`` is the request's encoding, kept when the request is to be converted in a
-    decoder process (store.ingest.decoders), which parses it again there.
-    """
+    """A parsed request with the batch identity its caller sent (None from other exporters)."""
 
     request: LeanRequest
     node_id: str | None = None
     batch_seq: int | None = None
     buffer_id: str | None = None
-    data: bytes = b""
 
 
 @dataclass

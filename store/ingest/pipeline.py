@@ -1,18 +1,15 @@
 """From accepted requests to acknowledged commits: admission, batching, conversion, writing.
 
-    handler -submit-> [requests] -grouper thread-> decoder -> [groups] -writer thread-> lake
-       ^                                                                              |
-       +------------------------ future resolved after COMMIT ------------------------+
+    handler -submit-> [requests] -converter thread-> [groups] -writer thread-> lake
+       ^                                                                      |
+       +-------------------- future resolved after COMMIT --------------------+
 
 Admission control bounds memory: a request is refused (QueueFull, which the service
 turns into RESOURCE_EXHAUSTED with RetryInfo) when the spans accepted but not yet
-committed would exceed ``queue_max_spans``. The grouper thread takes requests until
-``flush_rows`` spans or ``flush_interval_ms`` have gathered and hands the group to the
-decoder (store.ingest.decoders): converted on that thread (``server.decoders = 0``) or
-in one of the decoder processes, several groups at once. The writer takes the groups in
-the order they were formed, waits for each one's conversion and commits it in one
-transaction. Conversion (Python, holding a GIL) and the commit (DuckDB, releasing it)
-overlap; with decoder processes, conversion no longer shares the server's GIL.
+committed would exceed ``queue_max_spans``. The converter takes requests until
+``flush_rows`` spans or ``flush_interval_ms`` have gathered and converts them together;
+the writer commits each group in one transaction. Conversion (Python, holding the GIL)
+and the commit (DuckDB, releasing it) overlap on two cores.
 """
 
 from __future__ import annotations
@@ -30,9 +27,8 @@ from typing import TypeVar
 import duckdb
 
 from parallax.config import ServerSettings
-from store.ingest.convert import Incoming, InvalidRequest
-from store.ingest.decode import Decoded
-from store.ingest.decoders import Decoder, InlineDecoder
+from store.ingest import convert
+from store.ingest.convert import Converted, Incoming, InvalidRequest
 from store.ingest.ledger import BatchId
 from store.ingest.stats import IngestStats, stats_row, summary_line
 from store.ingest.writer import LakeWriter, Written
@@ -70,6 +66,23 @@ class _Pending:
 
 _STOP = object()
 T = TypeVar("T")
+# Spans converted together at most. With one Python object per span, chunks of ~4k
+# spans were faster than 20k (the working set stayed small); the NumPy walk over raw
+# spans (store.ingest.spans) has no such knee (bench/ingest.py: 97k against 101k spans/s
+# with 4096 and 20480, the latter ~80 MiB more RSS), so a default group converts at once.
+CONVERT_CHUNK_SPANS = 20480
+
+
+def _convert_in_chunks(incoming: list[Incoming], span_counts: list[int]) -> Converted:
+    chunks, chunk, spans = [], [], 0
+    for item, count in zip(incoming, span_counts, strict=True):
+        if chunk and spans + count > CONVERT_CHUNK_SPANS:
+            chunks.append(chunk)
+            chunk, spans = [], 0
+        chunk.append(item)
+        spans += count
+    chunks.append(chunk)
+    return convert.concat([convert.convert(part) for part in chunks])
 
 
 @dataclass
@@ -89,10 +102,8 @@ class IngestPipeline:
         server_id: str,
         maintenance: Callable[[], object] | None = None,
         commit_lock: threading.Lock | None = None,
-        decoder: Decoder | None = None,
     ) -> None:
         self.settings = settings
-        self._decoder = decoder or InlineDecoder()
         # Taken around every lake write of the writer thread, shared with the other
         # connections of the process that commit (the reconciler's): one commit at a time.
         self._commit_lock = commit_lock or threading.Lock()
@@ -109,7 +120,7 @@ class IngestPipeline:
         self._closing = False
         self._stopped = threading.Event()
         self._threads = [
-            threading.Thread(target=self._group_loop, name="ingest-group", daemon=True),
+            threading.Thread(target=self._convert_loop, name="ingest-convert", daemon=True),
             threading.Thread(target=self._write_loop, name="ingest-write", daemon=True),
         ]
 
@@ -117,13 +128,7 @@ class IngestPipeline:
     def queued_spans(self) -> int:
         return self._queued_spans
 
-    @property
-    def decoder_pids(self) -> list[int]:
-        """The decoder processes' ids (none when converting in this process)."""
-        return self._decoder.pids
-
     def start(self) -> None:
-        self._decoder.start()
         for thread in self._threads:
             thread.start()
 
@@ -168,7 +173,6 @@ class IngestPipeline:
         drained = not any(thread.is_alive() for thread in self._threads)
         if drained:
             self._refuse_leftover_jobs()
-            self._decoder.close()
         return drained
 
     def _refuse_leftover_jobs(self) -> None:
@@ -189,16 +193,13 @@ class IngestPipeline:
             return 1.0
         return min(5.0, max(0.1, self._queued_spans / rate))
 
-    # -- grouper thread ---------------------------------------------------------
+    # -- converter thread ---------------------------------------------------------
 
-    def _group_loop(self) -> None:
+    def _convert_loop(self) -> None:
         while True:
             group, stop = self._next_group()
             if group:
-                decoding = self._decoder.submit(
-                    [p.incoming for p in group], [p.span_count for p in group]
-                )
-                self._groups.put((group, decoding))
+                self._groups.put((group, self._convert(group)))
             if stop:
                 self._groups.put(_STOP)
                 return
@@ -224,6 +225,25 @@ class IngestPipeline:
             group.append(item)
             rows += item.span_count
         return group, False
+
+    def _convert(self, group: list[_Pending]) -> Converted | None:
+        try:
+            return _convert_in_chunks([p.incoming for p in group], [p.span_count for p in group])
+        except InvalidRequest:
+            pass
+        # One request in the group is malformed: convert one by one to find it.
+        for pending in group:
+            try:
+                convert.convert([pending.incoming])
+            except InvalidRequest as err:
+                self._finish(pending, error=err)
+        survivors = [p for p in group if not p.future.done()]
+        group[:] = survivors
+        if not survivors:
+            return None
+        return _convert_in_chunks(
+            [p.incoming for p in survivors], [p.span_count for p in survivors]
+        )
 
     # -- writer thread ------------------------------------------------------------
 
@@ -251,18 +271,7 @@ class IngestPipeline:
                 self._run_maintenance()
                 next_maintenance = time.monotonic() + self.settings.maintenance_interval_s
 
-    def _write_group(self, group: list[_Pending], decoding: Future) -> None:
-        try:
-            decoded: Decoded = decoding.result()
-        except Exception as err:  # a decoder process died: nothing was written, clients retry
-            log.error("conversion of %d requests failed: %s", len(group), err)
-            for pending in group:
-                self._finish(pending, error=err)
-            return
-        for index, reason in decoded.invalid.items():
-            self._finish(group[index], error=InvalidRequest(reason))
-        group = [p for i, p in enumerate(group) if i not in decoded.invalid]
-        converted = decoded.converted
+    def _write_group(self, group: list[_Pending], converted: Converted | None) -> None:
         if converted is None or not group:
             return
         started = time.monotonic()

@@ -93,7 +93,6 @@ class TraceService:
                     batch.node_id if batch else None,
                     batch.seq if batch else None,
                     batch.buffer_id if batch else None,
-                    data,
                 ),
                 max(span_count, 1),
             )

@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from parallax import conventions as conv
+from store.ingest import convert
 from tests.otlp import export_request, inference_span
 from tests.servers import OtlpClient, lake_rows
 from tests.waiting import wait_until
@@ -157,6 +158,43 @@ def test_a_request_that_cannot_be_parsed_gets_invalid_argument_and_others_keep_f
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     client.export(export_request([inference_span()]))
     assert lake_rows(store_settings, "SELECT count(*) FROM spans") == [(1,)]
+
+
+def broken_span_request() -> bytes:
+    """A request whose outer structure parses but whose one span is cut short."""
+    request = convert.parse(export_request([inference_span()]).SerializeToString())
+    spans = request.resource_spans[0].scope_spans[0].spans
+    spans[0] = spans[0][:-3]
+    return request.SerializeToString()
+
+
+def test_a_request_with_a_broken_span_is_refused_while_the_rest_of_its_group_lands(
+    make_server, store_settings
+):
+    server = make_server(flush_interval_ms=300)  # both requests in one commit group
+    client = OtlpClient(server.address)
+    broken = client.export_future(broken_span_request(), node_id="edge-b", seq=1)
+    landed = client.export_future(
+        export_request([inference_span(), inference_span()]), node_id="edge-g", seq=1
+    )
+    with pytest.raises(grpc.RpcError) as error:
+        broken.result()
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    landed.result()
+    assert lake_rows(store_settings, "SELECT count(*) FROM spans") == [(2,)]
+    assert lake_rows(store_settings, "SELECT node_id FROM ingested_batches") == [("edge-g",)]
+
+
+def test_copies_of_a_batch_committed_in_different_groups_are_written_once(
+    make_server, store_settings
+):
+    server = make_server(flush_rows=1)  # every request is its own commit group
+    client = OtlpClient(server.address)
+    request = export_request([inference_span(), inference_span(), inference_span()])
+    copies = [client.export_future(request, node_id="edge-1", seq=7) for _ in range(12)]
+    assert all(copy.result().partial_success.rejected_spans == 0 for copy in copies)
+    assert lake_rows(store_settings, "SELECT count(*) FROM spans") == [(3,)]
+    assert lake_rows(store_settings, "SELECT count(*) FROM ingested_batches") == [(1,)]
 
 
 def test_a_malformed_batch_header_gets_invalid_argument(client):
