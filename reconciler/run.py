@@ -5,8 +5,9 @@ The watermark is a DuckLake snapshot id: a run reads the spans committed in snap
 after the previous run's ``to_snapshot`` (DuckLake's ``snapshot_id`` of each row), so a
 span is seen once whatever its timestamps, and survives file merges and snapshot expiry.
 Late spans re-open their (feature, input fingerprint) group: every group a new span
-belongs to is recomputed from all its spans, then the statistics of its feature. The run
-is one transaction: it commits whole or not at all.
+belongs to is recomputed from all its spans, then the statistics of its feature. A run
+reads the spans at one snapshot and writes every result with its watermark in one
+transaction: it commits whole or not at all.
 """
 
 from __future__ import annotations
@@ -179,11 +180,14 @@ class _Run:
     def compute_all(self) -> None:
         """Every group, in slices of about SLICE_SPANS spans (by fingerprint hash), from
         the spans read_all kept; temporary tables only."""
-        for number in range(self.slices):
-            self._compute_groups(number)
-            run_script(self.con, "rebuild_slice")
-            self.groups += self.con.execute("SELECT count(*) FROM rc_reconciled").fetchone()[0]
-        self._drop_answer_rows()
+        try:
+            for number in range(self.slices):
+                self._compute_groups(number)
+                run_script(self.con, "rebuild_slice")
+                (groups,) = self.con.execute("SELECT count(*) FROM rc_reconciled").fetchone()
+                self.groups += groups
+        finally:  # a failed run does not keep every span in the server's memory
+            self._drop_answer_rows()
 
     def write_rebuild(self) -> RunReport:
         """Replace every table with what compute_all rebuilt."""
