@@ -9,6 +9,11 @@ INT8_23 = "gbm 2.3 int8 device"
 FP16_23 = "gbm 2.3 fp16 near-edge"
 FP32_21 = "gbm 2.1 fp32 cloud"
 INT4_24 = "gbm 2.4 int4 device"
+REFERENCE_21_ELSE_PRECISION = {
+    "resolution": "reference",
+    "reference_variant": FP32_21,
+    "reference_fallback": "highest_precision",
+}
 
 
 def canonical(fleet) -> dict[str, tuple]:
@@ -27,13 +32,7 @@ def answers(fleet, fingerprint: str, labels: dict[str, str]) -> list[dict]:
 
 
 def test_reference_answer_is_canonical_and_the_fallback_applies_when_it_did_not_answer(fleet):
-    rules = policies(
-        fraud={
-            "resolution": "reference",
-            "reference_variant": FP32_21,
-            "reference_fallback": "highest_precision",
-        }
-    )
+    rules = policies(fraud=REFERENCE_21_ELSE_PRECISION)
     fleet.commit(
         answers(fleet, "with-ref", {FP32_21: "legit", FP32_23: "fraud", INT8_23: "fraud"})
         + answers(fleet, "without-ref", {INT8_23: "fraud", FP16_23: "legit"})
@@ -104,13 +103,7 @@ def test_a_single_answer_is_its_own_canonical_answer_and_agrees(fleet):
 def test_an_input_with_one_span_gets_the_row_the_general_path_gives_a_repeated_one(fleet):
     # One span takes the short path (nothing to aggregate or compare); two spans of one
     # variant take the general one: the rows differ only in the answers counted.
-    rules = policies(
-        fraud={
-            "resolution": "reference",
-            "reference_variant": FP32_21,
-            "reference_fallback": "highest_precision",
-        }
-    )
+    rules = policies(fraud=REFERENCE_21_ELSE_PRECISION)
     fleet.commit(
         [
             fleet.answer("fraud", "once-ref", FP32_21, at=0, label="legit"),
