@@ -197,6 +197,14 @@ def test_copies_of_a_batch_committed_in_different_groups_are_written_once(
     assert lake_rows(store_settings, "SELECT count(*) FROM ingested_batches") == [(1,)]
 
 
+def test_a_quarter_full_group_commits_as_soon_as_the_writer_is_idle(make_server, store_settings):
+    # flush_rows 8: a request of 4 spans is a quarter-full group. The interval is far
+    # beyond the call's deadline, so only the idle writer can have started the commit.
+    server = make_server(flush_rows=8, flush_interval_ms=600_000)
+    OtlpClient(server.address).export(export_request([inference_span() for _ in range(4)]))
+    assert lake_rows(store_settings, "SELECT count(*) FROM spans") == [(4,)]
+
+
 def test_a_malformed_batch_header_gets_invalid_argument(client):
     with pytest.raises(grpc.RpcError) as error:
         client.export(export_request([inference_span()]), node_id="edge-1", seq=None)
