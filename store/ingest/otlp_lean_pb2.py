@@ -24,29 +24,23 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0fotlp_lean.proto\x12\x17parallax.ingest.lean.v1\"[\n\x19\x45xportTraceServiceRequest\x12>\n\x0eresource_spans\x18\x01 \x03(\x0b\x32&.parallax.ingest.lean.v1.ResourceSpans\"\x92\x01\n\rResourceSpans\x12\x33\n\x08resource\x18\x01 \x01(\x0b\x32!.parallax.ingest.lean.v1.Resource\x12\x38\n\x0bscope_spans\x18\x02 \x03(\x0b\x32#.parallax.ingest.lean.v1.ScopeSpans\x12\x12\n\nschema_url\x18\x03 \x01(\t\"@\n\x08Resource\x12\x12\n\nattributes\x18\x01 \x03(\x0c\x12 \n\x18\x64ropped_attributes_count\x18\x02 \x01(\r\"5\n\x14InstrumentationScope\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\x8c\x01\n\nScopeSpans\x12<\n\x05scope\x18\x01 \x01(\x0b\x32-.parallax.ingest.lean.v1.InstrumentationScope\x12,\n\x05spans\x18\x02 \x03(\x0b\x32\x1d.parallax.ingest.lean.v1.Span\x12\x12\n\nschema_url\x18\x03 \x01(\t\"\xdb\x02\n\x04Span\x12\x10\n\x08trace_id\x18\x01 \x01(\x0c\x12\x0f\n\x07span_id\x18\x02 \x01(\x0c\x12\x13\n\x0btrace_state\x18\x03 \x01(\t\x12\x16\n\x0eparent_span_id\x18\x04 \x01(\x0c\x12\r\n\x05\x66lags\x18\x10 \x01(\x07\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x0c\n\x04kind\x18\x06 \x01(\x05\x12\x1c\n\x14start_time_unix_nano\x18\x07 \x01(\x06\x12\x1a\n\x12\x65nd_time_unix_nano\x18\x08 \x01(\x06\x12\x12\n\nattributes\x18\t \x03(\x0c\x12 \n\x18\x64ropped_attributes_count\x18\n \x01(\r\x12\x0e\n\x06\x65vents\x18\x0b \x03(\x0c\x12\x1c\n\x14\x64ropped_events_count\x18\x0c \x01(\r\x12\r\n\x05links\x18\r \x03(\x0c\x12\x1b\n\x13\x64ropped_links_count\x18\x0e \x01(\r\x12\x0e\n\x06status\x18\x0f \x01(\x0c\"a\n\x1c\x45xportTraceServiceRequestRaw\x12\x41\n\x0eresource_spans\x18\x01 \x03(\x0b\x32).parallax.ingest.lean.v1.ResourceSpansRaw\"\x98\x01\n\x10ResourceSpansRaw\x12\x33\n\x08resource\x18\x01 \x01(\x0b\x32!.parallax.ingest.lean.v1.Resource\x12;\n\x0bscope_spans\x18\x02 \x03(\x0b\x32&.parallax.ingest.lean.v1.ScopeSpansRaw\x12\x12\n\nschema_url\x18\x03 \x01(\t\"p\n\rScopeSpansRaw\x12<\n\x05scope\x18\x01 \x01(\x0b\x32-.parallax.ingest.lean.v1.InstrumentationScope\x12\r\n\x05spans\x18\x02 \x03(\x0c\x12\x12\n\nschema_url\x18\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0fotlp_lean.proto\x12\x17parallax.ingest.lean.v1\"@\n\x08Resource\x12\x12\n\nattributes\x18\x01 \x03(\x0c\x12 \n\x18\x64ropped_attributes_count\x18\x02 \x01(\r\"5\n\x14InstrumentationScope\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\xdb\x02\n\x04Span\x12\x10\n\x08trace_id\x18\x01 \x01(\x0c\x12\x0f\n\x07span_id\x18\x02 \x01(\x0c\x12\x13\n\x0btrace_state\x18\x03 \x01(\t\x12\x16\n\x0eparent_span_id\x18\x04 \x01(\x0c\x12\r\n\x05\x66lags\x18\x10 \x01(\x07\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x0c\n\x04kind\x18\x06 \x01(\x05\x12\x1c\n\x14start_time_unix_nano\x18\x07 \x01(\x06\x12\x1a\n\x12\x65nd_time_unix_nano\x18\x08 \x01(\x06\x12\x12\n\nattributes\x18\t \x03(\x0c\x12 \n\x18\x64ropped_attributes_count\x18\n \x01(\r\x12\x0e\n\x06\x65vents\x18\x0b \x03(\x0c\x12\x1c\n\x14\x64ropped_events_count\x18\x0c \x01(\r\x12\r\n\x05links\x18\r \x03(\x0c\x12\x1b\n\x13\x64ropped_links_count\x18\x0e \x01(\r\x12\x0e\n\x06status\x18\x0f \x01(\x0c\"a\n\x1c\x45xportTraceServiceRequestRaw\x12\x41\n\x0eresource_spans\x18\x01 \x03(\x0b\x32).parallax.ingest.lean.v1.ResourceSpansRaw\"\x98\x01\n\x10ResourceSpansRaw\x12\x33\n\x08resource\x18\x01 \x01(\x0b\x32!.parallax.ingest.lean.v1.Resource\x12;\n\x0bscope_spans\x18\x02 \x03(\x0b\x32&.parallax.ingest.lean.v1.ScopeSpansRaw\x12\x12\n\nschema_url\x18\x03 \x01(\t\"p\n\rScopeSpansRaw\x12<\n\x05scope\x18\x01 \x01(\x0b\x32-.parallax.ingest.lean.v1.InstrumentationScope\x12\r\n\x05spans\x18\x02 \x03(\x0c\x12\x12\n\nschema_url\x18\x03 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'otlp_lean_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EXPORTTRACESERVICEREQUEST']._serialized_start=44
-  _globals['_EXPORTTRACESERVICEREQUEST']._serialized_end=135
-  _globals['_RESOURCESPANS']._serialized_start=138
-  _globals['_RESOURCESPANS']._serialized_end=284
-  _globals['_RESOURCE']._serialized_start=286
-  _globals['_RESOURCE']._serialized_end=350
-  _globals['_INSTRUMENTATIONSCOPE']._serialized_start=352
-  _globals['_INSTRUMENTATIONSCOPE']._serialized_end=405
-  _globals['_SCOPESPANS']._serialized_start=408
-  _globals['_SCOPESPANS']._serialized_end=548
-  _globals['_SPAN']._serialized_start=551
-  _globals['_SPAN']._serialized_end=898
-  _globals['_EXPORTTRACESERVICEREQUESTRAW']._serialized_start=900
-  _globals['_EXPORTTRACESERVICEREQUESTRAW']._serialized_end=997
-  _globals['_RESOURCESPANSRAW']._serialized_start=1000
-  _globals['_RESOURCESPANSRAW']._serialized_end=1152
-  _globals['_SCOPESPANSRAW']._serialized_start=1154
-  _globals['_SCOPESPANSRAW']._serialized_end=1266
+  _globals['_RESOURCE']._serialized_start=44
+  _globals['_RESOURCE']._serialized_end=108
+  _globals['_INSTRUMENTATIONSCOPE']._serialized_start=110
+  _globals['_INSTRUMENTATIONSCOPE']._serialized_end=163
+  _globals['_SPAN']._serialized_start=166
+  _globals['_SPAN']._serialized_end=513
+  _globals['_EXPORTTRACESERVICEREQUESTRAW']._serialized_start=515
+  _globals['_EXPORTTRACESERVICEREQUESTRAW']._serialized_end=612
+  _globals['_RESOURCESPANSRAW']._serialized_start=615
+  _globals['_RESOURCESPANSRAW']._serialized_end=767
+  _globals['_SCOPESPANSRAW']._serialized_start=769
+  _globals['_SCOPESPANSRAW']._serialized_end=881
 # @@protoc_insertion_point(module_scope)
