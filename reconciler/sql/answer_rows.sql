@@ -13,35 +13,31 @@
 -- down the general path, whose result is the same; never the other way round.
 CREATE OR REPLACE TEMP TABLE rc_answer_rows AS
 SELECT
-    *,
-    CAST(input_key % $slices AS INTEGER) AS slice
+    px_variant(model_name, model_version, quantization, hardware_tier, accelerator)
+        AS variant,
+    hash(feature, input_fingerprint) AS input_key,
+    hash(feature, input_fingerprint, variant) AS variant_key,
+    CAST(input_key % $slices AS INTEGER) AS slice,
+    *
 FROM (
     SELECT
-        hash(feature, input_fingerprint) AS input_key,
-        hash(feature, input_fingerprint, variant) AS variant_key,
-        *
-    FROM (
-        SELECT
-            s.feature,
-            s.input_fingerprint,
-            px_variant(s.model_name, s.model_version, px_quantization(s.quantization),
-                       px_tier(s.hardware_tier), s.accelerator) AS variant,
-            s.model_name,
-            s.model_version,
-            px_quantization(s.quantization) AS quantization,
-            px_tier(s.hardware_tier) AS hardware_tier,
-            coalesce(s.accelerator, '') AS accelerator,
-            s.node_id,
-            s.start_time,
-            s.trace_id,
-            s.span_id,
-            s.output_label,
-            s.output_score,
-            s.output_topk,
-            s.output_digest
-        FROM spans s /*touched*/
-        WHERE s.feature IS NOT NULL AND s.input_fingerprint IS NOT NULL /*slice*/
-    )
+        s.feature,
+        s.input_fingerprint,
+        s.model_name,
+        s.model_version,
+        px_quantization(s.quantization) AS quantization,
+        px_tier(s.hardware_tier) AS hardware_tier,
+        coalesce(s.accelerator, '') AS accelerator,
+        s.node_id,
+        s.start_time,
+        s.trace_id,
+        s.span_id,
+        s.output_label,
+        s.output_score,
+        s.output_topk,
+        s.output_digest
+    FROM spans s /*touched*/
+    WHERE s.feature IS NOT NULL AND s.input_fingerprint IS NOT NULL /*slice*/
 );
 
 CREATE OR REPLACE TEMP TABLE rc_multi_inputs AS
