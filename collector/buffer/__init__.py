@@ -51,6 +51,13 @@ goes, the newest stays. Every dropped batch and the spans in it (as declared by 
 caller of ``append``) are counted in the ledger before the file is deleted, reported
 by ``stats()`` and logged (a rate-limited warning).
 
+**A full disk.** An append whose write or fsync fails (disk full, I/O error) raises
+:class:`BufferWriteError` and its batch is never shipped; the segment it was going to
+is sealed then and there: it takes no more records and is deleted
+whole, like any sealed segment, once its batches are acknowledged. So when the
+backend takes the backlog, the space comes back and appends succeed again, with no
+restart. A full disk drops nothing: new batches are refused until there is room.
+
 **Recovery.** On open (:mod:`collector.buffer.recovery`): a torn tail is truncated and
 counted; a record failing its checksum is counted and skipped, and the records after
 it stay readable; a segment that cannot be read at all is moved to ``quarantine/`` and

@@ -89,6 +89,9 @@ class SegmentWriter:
         try:
             offset = segment.write(record)
         except OSError as err:
+            # A segment that could not grow (disk full) takes no more records: sealed, it
+            # is deleted like any other once its batches are delivered, freeing the space.
+            self.seal()
             raise BufferWriteError(f"write batch {seq} to {segment.path}: {err}") from err
         sync_error: OSError | None = None
         if self._sync_each_append:
@@ -115,7 +118,7 @@ class SegmentWriter:
                 self._state.resolve(seq)
         if sync_error is not None:
             # After a failed fsync the file's cached pages are in doubt: stop using it.
-            self.abandon()
+            self.retire_without_sync()
             raise BufferWriteError(f"sync batch {seq} to {segment.path}: {sync_error}")
         return seq
 
@@ -139,6 +142,11 @@ class SegmentWriter:
         except OSError as err:
             logger.error("buffer segment %s could not be synced when sealed: %s", segment.path, err)
         self._unsynced = False
+        self._delete_if_resolved(segment)
+
+    def _delete_if_resolved(self, segment: Segment | None) -> None:
+        if segment is None:
+            return
         with self._lock:
             finished = self._state.remove_if_resolved(segment)
         if finished:
@@ -150,6 +158,13 @@ class SegmentWriter:
         if segment is not None:
             segment.abandon()
         self._unsynced = False
+
+    def retire_without_sync(self) -> None:
+        """Close the active segment without syncing it; delete it if nothing in it is
+        pending any more."""
+        segment = self._active
+        self.abandon()
+        self._delete_if_resolved(segment)
 
     def train_dictionary(self) -> int | None:
         return self._compressor.train()
