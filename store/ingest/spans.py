@@ -37,6 +37,9 @@ _WIRE_TYPE[[6, 10, 12, 14]] = _VARINT
 _WIRE_TYPE[[7, 8]] = _FIXED64
 _WIRE_TYPE[16] = _FIXED32
 _REPEATED = (ATTRIBUTES, EVENTS, LINKS)
+# A pass costs the same for one span as for thousands: a span with many more fields
+# than an inference span (tens) goes to protobuf's parser, which costs per field.
+MAX_WALK_PASSES = 256
 _PADDING = bytes(16)  # lets every pass peek a few bytes past the end without a bounds check
 
 
@@ -75,8 +78,8 @@ def decode(encodings: list[bytes]) -> SpanFields:
 
 def from_encodings(encodings: list[bytes]) -> SpanFields:
     """Walk the joined encodings; raises Unusual for anything the walk does not handle
-    (including broken protobuf: the protobuf parser then names the problem), and
-    DecodeError for an attribute that is not protobuf."""
+    (including broken protobuf: the protobuf parser then names the problem); attributes
+    protobuf cannot parse are listed in ``attributes.broken``."""
     n = len(encodings)
     lengths = np.fromiter(map(len, encodings), dtype=np.int64, count=n)
     ends = np.cumsum(lengths)
@@ -167,7 +170,11 @@ def _walk(
     spans, fields, value_starts, value_lengths, values = [], [], [], [], []
     position = starts.copy()
     active = np.flatnonzero(position < ends)
+    passes = 0
     while len(active):
+        passes += 1
+        if passes > MAX_WALK_PASSES:
+            raise Unusual(f"a span with more than {MAX_WALK_PASSES} fields")
         at = position[active]
         first, second = data[at].astype(np.int64), data[at + 1].astype(np.int64)
         two_bytes = first >= 0x80
