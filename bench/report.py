@@ -78,16 +78,24 @@ def code_state() -> dict[str, Any]:
     return state
 
 
-def write_results(path: Path, label: str, report: dict[str, Any], description: str) -> None:
-    """Merge this run into the results file under its label (written atomically)."""
+def write_results(
+    path: Path, label: str, report: dict[str, Any], description: str, section: str = "runs"
+) -> None:
+    """Merge this run into the results file's ``section`` under its label (atomically).
+
+    ``latest`` names the label last written to ``runs``; ``latest_<section>`` does so for
+    any other section (e.g. ``latest_sweeps``). Other sections are kept as they are.
+    """
     data: dict[str, Any] = {}
     with contextlib.suppress(OSError, ValueError):
         data = json.loads(path.read_text())
-    if not isinstance(data.get("runs"), dict):
-        data = {"runs": {}}
+    if not isinstance(data, dict):
+        data = {}
+    if not isinstance(data.get(section), dict):
+        data[section] = {}
     data["description"] = description
-    data["runs"][label] = report
-    data["latest"] = label
+    data[section][label] = report
+    data["latest" if section == "runs" else f"latest_{section}"] = label
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
