@@ -317,7 +317,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     _add_sweep_options(parser)
     args = parser.parse_args(argv)
     if args.warmup is None:
-        args.warmup = min(3.0, args.duration / 3)
+        args.warmup = round(min(3.0, args.duration / 3), 1)
     if args.duration <= args.warmup:
         parser.error("--duration must be longer than --warmup")
     if args.client_processes < 1 or any(n < 1 for n in args.sweep_inflight):
@@ -343,6 +343,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)  # also where the shell started us ignoring it
     env = server_env(args)
     settings: Settings = load_settings(env=env)  # what the server resolves (same env, no flags)
     workdir = Path(tempfile.mkdtemp(prefix="parallax-bench-"))

@@ -16,6 +16,7 @@ timeout, so the sweep's duration is bounded; ``SweepPlan.runtime_text`` states i
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ from bench.ingest_targets import (
 
 COMPRESSIONS = ("gzip", "none")
 INFLIGHT = (8, 16, 64, 256)
-STEP_OVERHEAD_S = 10  # typical: start a receiver, spawn clients, build their pools, stop
+STEP_OVERHEAD_S = 5  # typical: start a receiver, spawn clients, build their pools, stop
 STEP_TIMEOUTS_S = 120 + READY_TIMEOUT_S + 90  # start, clients ready, stop (SIGKILL after)
 
 
@@ -108,8 +109,11 @@ def run_sweep(
     sweep: dict[str, Any] = {"cells": {}, "sdk": None, "complete": False}
     cells = plan.cells()
     print(table_header(), flush=True)
-    for compression, inflight in cells:
+    for number, (compression, inflight) in enumerate(cells, 1):
         key = cell_key(compression, inflight)
+        print(
+            f"[{number}/{len(cells)}] {key}: no-op receiver, then parallax server", file=sys.stderr
+        )
         run_dir = workdir / key.replace("/", "-")
         sweep["cells"][key] = run_cell(plan.shape(compression, inflight), run_dir, children, env)
         print(cell_row(key, sweep["cells"][key]), flush=True)
