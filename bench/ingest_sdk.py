@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.collector import Children, app_result, start_app
+from bench.ingest_load import per_100k_spans
 from bench.ingest_targets import start_parallax, verify_lake
 from bench.procfs import status_kib, tree_cpu_s
 
@@ -62,7 +63,6 @@ def sdk_figures(
     exported = app["exported_by_second"][int(warmup_s) : int(duration_s)]
     measured_s = int(duration_s) - int(warmup_s)
     produced_rate = round(app["created"] / max(1e-6, app["creation_wall_s"]))
-    per_100k = 100_000 / app["exported_ok"] if app["exported_ok"] else float("nan")
     return {
         "target_spans_per_s": rate,
         "produced_spans": app["created"],
@@ -73,6 +73,6 @@ def sdk_figures(
         "exported_spans": app["exported_ok"],
         "exported_spans_per_s": round(sum(exported) / measured_s) if measured_s > 0 else None,
         "export_latency_ms": app["export_latency_ms"],
-        "server_cpu_s_per_100k_spans": round(server_cpu_s * per_100k, 3),
+        "server_cpu_s_per_100k_spans": per_100k_spans(server_cpu_s, app["exported_ok"]),
         "server_peak_rss_mib": round(peak_kib / 1024, 1),
     }

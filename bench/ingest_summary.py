@@ -53,9 +53,9 @@ def end_to_end_lines(report: dict[str, Any]) -> list[str]:
         f"  latency per request   p50 {e['latency_ms']['p50']} ms, p99 {e['latency_ms']['p99']} ms,"
         f" max {e['latency_ms']['max']} ms (incl. retries: p99 "
         f"{e['batch_latency_incl_retries_ms']['p99']} ms)",
-        f"  server CPU            {e['server_cpu_s_per_100k_spans']:>12} s per 100k spans"
+        f"  server CPU            {e['server_cpu_s_per_100k_spans']!s:>12} s per 100k spans"
         f"  ({e['server_cpu_cores_avg']} cores on average)",
-        f"  client CPU            {e['client_cpu_s_per_100k_spans']:>12} s per 100k spans"
+        f"  client CPU            {e['client_cpu_s_per_100k_spans']!s:>12} s per 100k spans"
         f"  (machine {e['machine_busy_pct']}% busy over the run; other processes "
         f"{e['other_processes_cores_avg']} cores, "
         f"{report['machine_quiet_before']['end_to_end']['other_cores']} at the start)",
