@@ -13,7 +13,15 @@ lengths and varints of at most three bytes, each singular field at most once, th
 wire type each field is declared with. Anything else (a negative kind, a huge dropped
 count, a repeated singular field, an unknown wire type) raises ``Unusual`` and the
 caller decodes those spans with the protobuf classes instead (``from_messages``):
-slower, and exactly protobuf's semantics.
+slower, and exactly protobuf's semantics. A Status that appears more than once is
+merged, as protobuf merges a message field, on both paths.
+
+A span whose name or trace_state is not UTF-8 fails to decode as it fails to parse with
+the standard OTLP ``Span``: the walk leaves the group to protobuf, whose parser raises
+DecodeError (store.ingest.convert then rejects that span alone). Attribute keys and
+values, events and links are not checked for UTF-8 here; they are checked span by span
+where they are decoded. tests/store/ingest/test_span_walk_differential.py holds both
+paths to the standard ``Span`` on encodings assembled byte by byte.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+from google.protobuf.empty_pb2 import Empty
+from google.protobuf.unknown_fields import UnknownFieldSet
 
 from store.ingest import flat
 from store.ingest.flat import FlatAttributes
@@ -36,7 +46,7 @@ _WIRE_TYPE[[1, 2, 3, 4, 5, 9, 11, 13, 15]] = _LENGTH
 _WIRE_TYPE[[6, 10, 12, 14]] = _VARINT
 _WIRE_TYPE[[7, 8]] = _FIXED64
 _WIRE_TYPE[16] = _FIXED32
-_REPEATED = (ATTRIBUTES, EVENTS, LINKS)
+_STATUS_TAG = STATUS << 3 | _LENGTH
 # A pass costs the same for one span as for thousands: a span with many more fields
 # than an inference span (tens) goes to protobuf's parser, which costs per field.
 MAX_WALK_PASSES = 256
@@ -73,7 +83,25 @@ def decode(encodings: list[bytes]) -> SpanFields:
     try:
         return from_encodings(encodings)
     except Unusual:
-        return from_messages([LeanSpan.FromString(raw) for raw in encodings])
+        return _from_protobuf(encodings)
+
+
+def _from_protobuf(encodings: list[bytes]) -> SpanFields:
+    fields = from_messages([LeanSpan.FromString(raw) for raw in encodings])
+    # The lean schema keeps the last Status of a span, where protobuf merges them all. Each
+    # encoding of the Status tag begins with one of two bytes: a span with at most one of
+    # those bytes has at most one Status.
+    for row, raw in enumerate(encodings):
+        if raw.count(_STATUS_TAG) + raw.count(_STATUS_TAG | 0x80) > 1:
+            merged = b"".join(
+                part.data
+                for part in UnknownFieldSet(Empty.FromString(raw))
+                if part.field_number == STATUS and part.wire_type == _LENGTH
+            )
+            fields.status.pop(row, None)
+            if merged:
+                fields.status[row] = merged
+    return fields
 
 
 def from_encodings(encodings: list[bytes]) -> SpanFields:
@@ -142,8 +170,9 @@ def from_encodings(encodings: list[bytes]) -> SpanFields:
             )
         return found
 
-    # The last one wins; an empty Status reads as no status (as protobuf's bytes field).
-    status = {row: parts[-1] for row, parts in sparse(STATUS).items() if parts[-1]}
+    # Protobuf merges a message field that appears more than once: the joined encodings
+    # parse as that merge. An empty Status reads as no status.
+    status = {row: b"".join(parts) for row, parts in sparse(STATUS).items() if any(parts)}
     return SpanFields(
         binary(TRACE_ID),
         binary(SPAN_ID),
@@ -223,7 +252,8 @@ def _short_varint(data: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def from_messages(spans: list[LeanSpan]) -> SpanFields:
-    """The same columns from parsed spans, one Python object per field."""
+    """The same columns from parsed spans, one Python object per field; a span's status
+    is the last Status encoding the lean schema kept (``decode`` merges them all)."""
     n = len(spans)
     return SpanFields(
         pa.array([s.trace_id for s in spans], pa.binary()),
