@@ -44,6 +44,7 @@ def raw_limits(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Single-thread rates of each stage on this machine (server stopped, machine quiet)."""
     from parallax.config import StoreSettings
     from store.ingest import convert
+    from store.ingest.ledger import BatchId
     from store.ingest.writer import LakeWriter
     from store.lake import open_writer
 
@@ -85,7 +86,9 @@ def raw_limits(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     def groups(size: int) -> list[list[convert.Incoming]]:
         return [
             [
-                convert.Incoming(parsed[(g * size + i) % len(parsed)], "raw", next(seq))
+                convert.Incoming(
+                    parsed[(g * size + i) % len(parsed)], BatchId("raw", "", next(seq))
+                )
                 for i in range(size)
             ]
             for g in range(max(2, len(parsed) // size))

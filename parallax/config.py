@@ -90,14 +90,42 @@ class ServerSettings:
         "in-server reconciler); 0: DuckDB's default, one per core.",
         _not_negative,
     )
-    flush_rows: int = _setting(20_000, "Group commit: commit once this many spans wait.", _positive)
+    flush_rows: int = _setting(
+        20_000, "Group commit: a group is committed once this many spans wait.", _positive
+    )
     flush_interval_ms: int = _setting(
-        200, "Group commit: commit at the latest this long after the first span waits.", _positive
+        200,
+        "Group commit: the longest the first request of a group waits for others.",
+        _positive,
+    )
+    commit_quiet_ms: float = _setting(
+        2.0,
+        "Group commit: an idle writer commits what has gathered once no request has "
+        "arrived for this long (clients waiting for acknowledgements send nothing more).",
+        _positive,
+    )
+    stall_timeout_s: float = _setting(
+        900.0,
+        "An ingest stage busy with one piece of work (a conversion, a commit, maintenance) "
+        "for longer than this makes the server unhealthy: it exits non-zero.",
+        _positive,
     )
     queue_max_spans: int = _setting(
         262_144,
         "Spans accepted but not yet committed, at most; beyond it clients get "
         "RESOURCE_EXHAUSTED with RetryInfo.",
+        _positive,
+    )
+    max_attributes_per_span: int = _setting(
+        128,
+        "Attributes a span keeps besides the promoted convention keys (the first ones sent); "
+        "the rest are dropped and counted, as the OpenTelemetry SDK's span limits do.",
+        _positive,
+    )
+    max_attribute_value_bytes: int = _setting(
+        8192,
+        "A string attribute value longer than this many bytes is cut at a character "
+        "boundary and counted.",
         _positive,
     )
     stats_interval_s: float = _setting(
@@ -159,6 +187,27 @@ class CollectorSettings:
     )
     batch_linger_ms: int = _setting(
         20, "How long app exports may wait to be buffered together (one fsync).", _not_negative
+    )
+    receive_max_message_bytes: int = _setting(
+        4 * 1024**2, "Largest OTLP export an app may send to the collector, in bytes.", _positive
+    )
+    max_concurrent_exports: int = _setting(
+        16,
+        "App exports worked on at once (also the streams per connection); more are refused "
+        "with RESOURCE_EXHAUSTED and RetryInfo.",
+        _positive,
+    )
+    intake_max_bytes: int = _setting(
+        16 * 1024**2,
+        "Bytes of app exports held until buffered, at most (at least "
+        "receive_max_message_bytes); more are refused with RESOURCE_EXHAUSTED and RetryInfo.",
+        _positive,
+    )
+    dead_letter_max_bytes: int = _setting(
+        64 * 1024**2,
+        "Bound of dead-letter.jsonl and its one rotated predecessor together; the oldest "
+        "entries beyond it are dropped and counted.",
+        _positive,
     )
     max_in_flight: int = _setting(
         16,

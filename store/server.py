@@ -4,6 +4,9 @@ Lifecycle: take the writer lock and migrate the lake, start the gRPC server, the
 ingest pipeline and the reconciler (an incremental run every ``reconciler.interval_s``,
 on its own connection), run until SIGTERM or SIGINT, then stop accepting, let in-flight
 requests finish within ``shutdown_grace_s``, commit everything accepted and exit 0.
+When an ingest stage dies or stalls (``IngestPipeline.problem``), the server stops the
+same way and exits 1, so that its supervisor (systemd, Kubernetes) restarts it instead
+of leaving a process that accepts connections and times out.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ from store.lake import WriterLake, open_writer
 from store.maintenance import run_maintenance
 
 log = logging.getLogger("parallax.server")
+
+HEALTH_CHECK_INTERVAL_S = 1.0
+STOP_AFTER_FAILURE_S = 15.0
 
 
 @dataclass
@@ -130,7 +136,19 @@ def run_server(settings: Settings, on_ready: Callable[[RunningServer], None] | N
     print(f"parallax server listening on {server.address}", flush=True)
     if on_ready:
         on_ready(server)
-    stop.wait()
+    problem = None
+    while not stop.wait(HEALTH_CHECK_INTERVAL_S):
+        problem = server.pipeline.problem()
+        if problem:
+            log.critical("ingest cannot go on (%s): exiting for a supervisor to restart", problem)
+            break
+    if problem:
+        # Best effort within a bound: a stuck stage may never let the stop finish.
+        # Nothing unacknowledged is lost by exiting (acknowledgements follow commits).
+        stopper = threading.Thread(target=server.stop, name="stop-after-failure", daemon=True)
+        stopper.start()
+        stopper.join(STOP_AFTER_FAILURE_S)
+        return 1
     log.info("shutting down: finishing in-flight requests")
     server.stop()
     log.info("stopped cleanly")

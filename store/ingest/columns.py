@@ -1,9 +1,12 @@
 """Typed Arrow columns from flat attributes: promoted columns and the remaining-attributes map.
 
-Each promoted column takes the rows of its key; when every such row has the expected
-fixed-shape encoding the column is decoded at once (see store.ingest.flat), otherwise
-value by value through store.ingest.anyvalue, which also reports values of the wrong
-type per span. Values that are not promoted become text in a MAP(VARCHAR, VARCHAR).
+Only rows the attribute rules keep are used (store.ingest.attribute_rules: repeated
+keys, the attribute count limit, unreadable rows). Each promoted column takes the rows
+of its key; when every such row has the expected fixed-shape encoding the column is
+decoded at once (see store.ingest.flat), otherwise value by value through
+store.ingest.anyvalue, which also reports values of the wrong type or not UTF-8 per
+span. Values that are not promoted become text in a MAP(VARCHAR, VARCHAR). String
+values longer than the size limit are cut at a character boundary and counted.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import pyarrow.compute as pc
 from google.protobuf.message import DecodeError
 
 from store.ingest import anyvalue, flat
+from store.ingest.attribute_rules import AttributeRules, SpanLimits
 from store.ingest.flat import TAG_BOOL, TAG_DOUBLE, TAG_INT, TAG_STRING, FlatAttributes
 
 STRING, DOUBLE, BOOL, STRING_LIST = pa.string(), pa.float64(), pa.bool_(), pa.list_(pa.string())
@@ -45,30 +49,58 @@ def coerce(key: str, value: Any, arrow_type: pa.DataType) -> tuple[Any, str | No
 class ColumnBuilder:
     """Builds the columns of a batch of spans from their flat attributes."""
 
-    def __init__(self, attributes: FlatAttributes, span_count: int) -> None:
+    def __init__(
+        self,
+        attributes: FlatAttributes,
+        span_count: int,
+        promoted_keys: list[str],
+        limits: SpanLimits,
+    ) -> None:
         self.flat = attributes
         self.n = span_count
+        self.limits = limits
         self.tags = attributes.tags()
+        self.rules = AttributeRules(attributes, span_count, promoted_keys, limits)
+        self.problems = self.rules.problems  # span -> why it is rejected
+        self.truncated = np.zeros(span_count, dtype=np.int64)  # values cut to the size limit
         self.promoted_rows = np.zeros(len(attributes), dtype=bool)
-        self.problems: dict[int, str] = {}
 
     def promoted(self, key: str, arrow_type: pa.DataType) -> pa.Array:
         """The column of one promoted key; values of the wrong type are recorded in problems."""
         rows = self.flat.rows_of_key(key)
+        rows = rows[~self.rules.excluded[rows]]
         self.promoted_rows[rows] = True
         if len(rows) == 0:
             return pa.nulls(self.n, arrow_type)
         fast = {STRING: self._strings, DOUBLE: self._doubles, BOOL: self._bools}.get(arrow_type)
         column = fast(rows, len(key.encode("utf-8"))) if fast else None
-        return column if column is not None else self._one_by_one(rows, key, arrow_type)
+        column = column if column is not None else self._one_by_one(rows, key, arrow_type)
+        if arrow_type == STRING:
+            return self._within_size_limit(column, np.arange(self.n))
+        return column
 
     def remaining(self) -> pa.Array:
         """MAP(VARCHAR, VARCHAR) per span of the attributes that are not promoted."""
-        rows = np.flatnonzero(~self.promoted_rows)
+        rows = np.flatnonzero(~self.promoted_rows & ~self.rules.excluded)
         offsets = np.zeros(self.n + 1, dtype=np.int32)
         np.cumsum(np.bincount(self.flat.span_index[rows], minlength=self.n), out=offsets[1:])
         keys = self.flat.keys_of(rows) if len(rows) else pa.array([], STRING)
-        return pa.MapArray.from_arrays(pa.array(offsets), keys, self._texts(rows))
+        texts = self._within_size_limit(self._texts(rows), self.flat.span_index[rows])
+        return pa.MapArray.from_arrays(pa.array(offsets), keys, texts)
+
+    def _within_size_limit(self, values: pa.Array, spans: np.ndarray) -> pa.Array:
+        """Strings longer than the limit cut at the last whole character within it."""
+        limit = self.limits.max_value_bytes
+        over = pc.fill_null(pc.greater(pc.binary_length(values), limit), False)
+        over = over.to_numpy(zero_copy_only=False)
+        if not over.any():
+            return values
+        cut = [
+            text.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
+            for text in values.filter(pa.array(over)).to_pylist()
+        ]
+        np.add.at(self.truncated, spans[over], 1)
+        return pc.replace_with_mask(values, pa.array(over), pa.array(cut, STRING))
 
     # -- fast paths: return None to fall back to one-by-one ------------------------
 
@@ -136,10 +168,8 @@ class ColumnBuilder:
             span = int(self.flat.span_index[row])
             try:
                 value, problem = coerce(key, anyvalue.decode(self.flat.raw_value(row)), arrow_type)
-            except UnicodeDecodeError:
-                value, problem = None, f"attribute {key!r} is not valid UTF-8"
-            except DecodeError:
-                value, problem = None, f"attribute {key!r} is not a valid AnyValue"
+            except (UnicodeDecodeError, DecodeError) as err:
+                value, problem = None, _unreadable(key, err)
             if problem:
                 self.problems.setdefault(span, problem)
             values[span] = value
@@ -181,7 +211,12 @@ class ColumnBuilder:
         leftover = np.flatnonzero(~done & (lengths > 0))
         if len(leftover):
             for index in leftover:
-                texts[index] = _text_or_replacement(self.flat.raw_value(int(rows[index])))
+                row = int(rows[index])
+                try:
+                    texts[index] = anyvalue.as_text(anyvalue.decode(self.flat.raw_value(row)))
+                except (UnicodeDecodeError, DecodeError) as err:
+                    key = self.flat.keys_of(np.array([row]))[0].as_py()
+                    self.problems.setdefault(int(self.flat.span_index[row]), _unreadable(key, err))
             fill = pa.array([texts[i] for i in leftover], STRING)
             mask = np.zeros(len(rows), dtype=bool)
             mask[leftover] = True
@@ -189,10 +224,7 @@ class ColumnBuilder:
         return result
 
 
-def _text_or_replacement(raw: bytes) -> str | None:
-    try:
-        return anyvalue.as_text(anyvalue.decode(raw))
-    except UnicodeDecodeError:
-        return raw.decode("utf-8", errors="replace")
-    except DecodeError:
-        return None
+def _unreadable(key: str, err: Exception) -> str:
+    if isinstance(err, UnicodeDecodeError):
+        return f"attribute {key!r} is not valid UTF-8"
+    return f"attribute {key!r} is not a valid AnyValue"

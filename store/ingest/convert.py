@@ -6,16 +6,19 @@ decoded for the whole group at once with NumPy (store.ingest.spans), attributes 
 column in NumPy/Arrow (store.ingest.flat, store.ingest.columns). Identifier and
 timestamp checks are vectorised as well.
 
-A promoted attribute set on the span wins over the same key on the resource. Every span
-that breaks a rule is dropped and reported with a reason (OTLP ``partial_success``);
-the valid spans of the same request are kept.
+A promoted attribute set on the span wins over the same key on the resource. Every
+input is decided per span (docs/wire-contract.md): a span that breaks a rule (its own
+fields: store.ingest.span_rules; its attributes: store.ingest.attribute_rules; its
+status, events and links: store.ingest.nested; a resource or scope it belongs to) is
+dropped and reported with a reason (OTLP ``partial_success``), and the valid spans of
+the same request are kept. Repeated keys, attributes past the count limit and values
+past the size limit are dropped or cut, counted, and reported as a warning.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,11 +27,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
-from opentelemetry.proto.trace.v1 import trace_pb2
 
 from parallax import conventions as conv
-from store.ingest import anyvalue, columns, spans
+from parallax.config import ServerSettings
+from store.ingest import anyvalue, columns, nested, span_rules, spans
+from store.ingest.attribute_rules import SpanLimits
+from store.ingest.ledger import BatchId
 from store.ingest.otlp_lean_pb2 import ExportTraceServiceRequestRaw as LeanRequest
+from store.ingest.otlp_lean_pb2 import Span as LeanSpan
 from store.ingest.spans import SpanFields
 
 MAX_REPORTED_ERRORS = 5
@@ -68,22 +74,15 @@ PROMOTED: tuple[Promoted, ...] = (
     Promoted("cold_start", conv.COLD_START, columns.BOOL),
 )
 
-_EVENTS = pa.list_(
-    pa.struct(
-        [
-            ("time", pa.timestamp("ns", "UTC")),
-            ("name", pa.string()),
-            ("attributes", columns.TEXT_MAP),
-        ]
-    )
-)
-_LINKS = pa.list_(
-    pa.struct(
-        [("trace_id", pa.string()), ("span_id", pa.string()), ("attributes", columns.TEXT_MAP)]
-    )
-)
-_ZERO_TRACE_ID, _ZERO_SPAN_ID = bytes(16), bytes(8)
-_STATUS_CODES = {0: "unset", 1: "ok", 2: "error"}
+PROMOTED_KEYS = [promoted.key for promoted in PROMOTED]
+
+
+def span_limits(settings: ServerSettings) -> SpanLimits:
+    return SpanLimits(settings.max_attributes_per_span, settings.max_attribute_value_bytes)
+
+
+DEFAULT_LIMITS = span_limits(ServerSettings())
+_BROKEN_SPAN = "span is not valid OTLP (malformed, or a string field that is not UTF-8)"
 
 
 @dataclass(frozen=True)
@@ -91,20 +90,25 @@ class Incoming:
     """A parsed request with the batch identity its caller sent (None from other exporters)."""
 
     request: LeanRequest
-    node_id: str | None = None
-    batch_seq: int | None = None
-    buffer_id: str | None = None
+    batch_id: BatchId | None = None
 
 
 @dataclass
 class Outcome:
-    """What became of one request's spans."""
+    """What became of one request's spans, and what was cut from the accepted ones."""
 
     accepted: int = 0
     rejected: int = 0
     errors: list[str] = field(default_factory=list)
+    repeated_keys: int = 0  # earlier values of a key repeated in a span, dropped
+    attributes_dropped: int = 0  # attributes past server.max_attributes_per_span
+    values_truncated: int = 0  # values cut to server.max_attribute_value_bytes
 
     def error_message(self) -> str:
+        """The partial_success message: rejected spans, then what was cut (a warning)."""
+        return "; ".join(part for part in (self._rejections(), self._cuts()) if part)
+
+    def _rejections(self) -> str:
         if not self.rejected:
             return ""
         if not self.errors:
@@ -113,6 +117,18 @@ class Outcome:
         more = self.rejected - min(len(self.errors), MAX_REPORTED_ERRORS)
         suffix = f"; and {more} more" if more > 0 else ""
         return f"{self.rejected} span(s) rejected: {shown}{suffix}"
+
+    def _cuts(self) -> str:
+        cuts = [
+            f"{count} {what}"
+            for count, what in (
+                (self.repeated_keys, "repeated attribute key(s) kept their last value"),
+                (self.attributes_dropped, "attribute(s) past the per-span limit dropped"),
+                (self.values_truncated, "attribute value(s) cut to the size limit"),
+            )
+            if count
+        ]
+        return ", ".join(cuts)
 
 
 @dataclass
@@ -128,6 +144,19 @@ class Converted:
     request_of_row: np.ndarray
     outcomes: list[Outcome]
     resources: dict[int, list[tuple[str, str | None]]] = field(default_factory=dict)
+
+
+def subset(converted: Converted, requests: list[int]) -> Converted:
+    """The rows and outcomes of the given requests only, numbered from 0 in that order."""
+    keep = np.isin(converted.request_of_row, requests)
+    renumber = np.full(len(converted.outcomes), -1, dtype=np.int64)
+    renumber[requests] = np.arange(len(requests))
+    return Converted(
+        converted.table.filter(pa.array(keep)),
+        renumber[converted.request_of_row[keep]],
+        [converted.outcomes[i] for i in requests],
+        converted.resources,
+    )
 
 
 def concat(parts: list[Converted]) -> Converted:
@@ -153,23 +182,20 @@ def parse(data: bytes) -> LeanRequest:
         raise InvalidRequest(f"not a valid OTLP ExportTraceServiceRequest: {err}") from err
 
 
-def convert(incoming: list[Incoming]) -> Converted:
+def convert(incoming: list[Incoming], limits: SpanLimits = DEFAULT_LIMITS) -> Converted:
     """Columns for every valid span of the given requests, converted together.
 
     Converting many requests at once spreads the fixed cost of each NumPy/Arrow call over
     thousands of spans. ``node_id`` (from the batch header) replaces the host.id
-    resource attribute as the spans' node. Raises InvalidRequest when an attribute is
-    not a valid protobuf encoding (which the lean parse cannot see).
+    resource attribute as the spans' node. Every problem in the content is decided per
+    span: no content makes this raise.
     """
-    try:
-        encodings, layout = _gather(incoming)
-        outcomes = [Outcome() for _ in incoming]
-        if not encodings:
-            return Converted(STAGING_SCHEMA.empty_table(), np.zeros(0, np.int64), outcomes)
-        fields = spans.decode(encodings)
-        table, problems = _convert_spans(fields, layout)
-    except DecodeError as err:
-        raise InvalidRequest(f"malformed span or attribute encoding: {err}") from err
+    encodings, layout = _gather(incoming)
+    outcomes = [Outcome() for _ in incoming]
+    if not encodings:
+        return Converted(STAGING_SCHEMA.empty_table(), np.zeros(0, np.int64), outcomes)
+    fields, problems = _decode(encodings)
+    table, builder = _convert_spans(fields, layout, problems, limits)
     keep = np.ones(len(fields), dtype=bool)
     for row, reason in sorted(problems.items()):
         keep[row] = False
@@ -177,27 +203,83 @@ def convert(incoming: list[Incoming]) -> Converted:
         outcome.rejected += 1
         if len(outcome.errors) < MAX_REPORTED_ERRORS:
             outcome.errors.append(_describe(fields, row, reason))
-    counts = np.bincount(layout.request[keep], minlength=len(incoming))
-    for outcome, count in zip(outcomes, counts, strict=True):
-        outcome.accepted = int(count)
+    _count_accepted(outcomes, layout.request, keep, builder)
     if problems:
         table = table.filter(pa.array(keep))
-    resources = {r.resource_id: r.text for r in layout.resources}
+    resources = {r.resource_id: r.text for r in layout.resources if r.problem is None}
     return Converted(table, layout.request[keep], outcomes, resources)
 
 
+def _decode(encodings: list[bytes]) -> tuple[SpanFields, dict[int, str]]:
+    """The spans' fields; a span protobuf cannot parse is decoded as an empty one and
+    rejected, so that its siblings are kept."""
+    try:
+        return spans.decode(encodings), {}
+    except DecodeError:
+        pass
+    problems, usable = {}, []
+    for row, raw in enumerate(encodings):
+        try:
+            LeanSpan.FromString(raw)
+            usable.append(raw)
+        except DecodeError:
+            problems[row] = _BROKEN_SPAN
+            usable.append(b"")
+    return spans.decode(usable), problems
+
+
+def _count_accepted(
+    outcomes: list[Outcome],
+    request_of_span: np.ndarray,
+    keep: np.ndarray,
+    builder: columns.ColumnBuilder,
+) -> None:
+    """Per request: the spans accepted, and what was cut from them."""
+    kept_requests = request_of_span[keep]
+    size = len(outcomes)
+    accepted = np.bincount(kept_requests, minlength=size)
+    cuts = {
+        name: np.bincount(kept_requests, weights=per_span[keep], minlength=size)
+        for name, per_span in (
+            ("repeated_keys", builder.rules.deduplicated),
+            ("attributes_dropped", builder.rules.dropped),
+            ("values_truncated", builder.truncated),
+        )
+    }
+    for index, outcome in enumerate(outcomes):
+        outcome.accepted = int(accepted[index])
+        for name, per_request in cuts.items():
+            setattr(outcome, name, int(per_request[index]))
+
+
 class _Resource:
-    """Decoded resource attributes, shared by every span below the resource."""
+    """Decoded resource attributes, shared by every span below the resource; each key
+    once (its last value). ``problem`` says why the spans below it are rejected."""
 
     def __init__(self, encoded: list[bytes]) -> None:
         self.values: dict[str, Any] = {}
-        self.text: list[tuple[str, str | None]] = []
-        for raw in encoded:
-            kv = KeyValue.FromString(raw)
-            value = anyvalue.from_message(kv.value)
-            self.values[kv.key] = value
-            self.text.append((kv.key, anyvalue.as_text(value)))
+        self.problem: str | None = None
+        try:
+            for raw in encoded:
+                kv = KeyValue.FromString(raw)
+                self.values[kv.key] = anyvalue.from_message(kv.value)
+        except DecodeError:
+            self.values = {}
+            self.problem = "a resource attribute is not valid OTLP (malformed or not UTF-8)"
+        self.text = [(key, anyvalue.as_text(value)) for key, value in self.values.items()]
         self.resource_id = resource_id(self.text)
+
+
+class _Scope:
+    """A scope's name and version; ``problem`` says why the spans below it are rejected."""
+
+    def __init__(self, name: bytes, version: bytes) -> None:
+        self.problem: str | None = None
+        try:
+            self.name, self.version = name.decode("utf-8") or None, version.decode("utf-8") or None
+        except UnicodeDecodeError:
+            self.name = self.version = None
+            self.problem = "the instrumentation scope's name or version is not valid UTF-8"
 
 
 def resource_id(attributes: list[tuple[str, str | None]]) -> int:
@@ -215,7 +297,7 @@ class _Layout:
     resource: np.ndarray
     scope: np.ndarray
     resources: list[_Resource]
-    scopes: list[Any]
+    scopes: list[_Scope]
     node_ids: list[str | None]
     batch_seqs: list[int | None]
 
@@ -224,13 +306,13 @@ def _gather(incoming: list[Incoming]) -> tuple[list[bytes], _Layout]:
     encodings: list[bytes] = []
     runs: list[tuple[int, int, int, int]] = []  # (request, resource, scope, span count)
     resources: list[_Resource] = []
-    scopes: list[Any] = []
+    scopes: list[_Scope] = []
     for request_index, item in enumerate(incoming):
         for resource_spans in item.request.resource_spans:
             resources.append(_Resource(list(resource_spans.resource.attributes)))
             for scope_spans in resource_spans.scope_spans:
                 if scope_spans.spans:
-                    scopes.append(scope_spans.scope)
+                    scopes.append(_Scope(scope_spans.scope.name, scope_spans.scope.version))
                     encodings.extend(scope_spans.spans)
                     runs.append(
                         (request_index, len(resources) - 1, len(scopes) - 1, len(scope_spans.spans))
@@ -243,18 +325,20 @@ def _gather(incoming: list[Incoming]) -> tuple[list[bytes], _Layout]:
         *per_span,
         resources,
         scopes,
-        [item.node_id for item in incoming],
-        [item.batch_seq for item in incoming],
+        [item.batch_id.node_id if item.batch_id else None for item in incoming],
+        [item.batch_id.seq if item.batch_id else None for item in incoming],
     )
     return encodings, layout
 
 
-def _convert_spans(fields: SpanFields, layout: _Layout) -> tuple[pa.Table, dict[int, str]]:
+def _convert_spans(
+    fields: SpanFields, layout: _Layout, problems: dict[int, str], limits: SpanLimits
+) -> tuple[pa.Table, columns.ColumnBuilder]:
     n = len(fields)
     trace_ids, span_ids = fields.trace_id, fields.span_id
     starts, ends = fields.start, fields.end
-    builder = columns.ColumnBuilder(fields.attributes, n)
-    problems = builder.problems
+    _reject_below_broken(layout, problems)
+    builder = columns.ColumnBuilder(fields.attributes, n, PROMOTED_KEYS, limits)
     data: dict[str, pa.Array] = {
         "trace_id": trace_ids,
         "span_id": span_ids,
@@ -262,15 +346,15 @@ def _convert_spans(fields: SpanFields, layout: _Layout) -> tuple[pa.Table, dict[
         "trace_state": fields.trace_state,
         "name": fields.name,
         "kind": pa.array(fields.kind, pa.int32()),
-        "start_time": pa.array(starts.view(np.int64), pa.timestamp("ns", "UTC")),
-        "end_time": pa.array(ends.view(np.int64), pa.timestamp("ns", "UTC")),
+        "start_time": pa.array(_storable(starts), pa.timestamp("ns", "UTC")),
+        "end_time": pa.array(_storable(ends), pa.timestamp("ns", "UTC")),
         "duration_ms": pa.array(
             (ends - np.minimum(starts, ends)).astype(np.float64) / 1e6,  # exact difference
             pa.float64(),
             mask=(ends < starts) | (ends == 0),
         ),
     }
-    data.update(_status_columns(n, fields.status))
+    data.update(nested.status_columns(n, fields.status, problems))
     for promoted in PROMOTED:
         column = builder.promoted(promoted.key, promoted.arrow_type)
         data[promoted.column] = _with_resource_fallback(column, promoted, layout, problems)
@@ -279,19 +363,33 @@ def _convert_spans(fields: SpanFields, layout: _Layout) -> tuple[pa.Table, dict[
     data["resource_id"] = _per_span(
         [r.resource_id for r in layout.resources], pa.int64(), layout.resource
     )
-    data["scope_name"] = _per_span(
-        [s.name or None for s in layout.scopes], pa.string(), layout.scope
-    )
-    data["scope_version"] = _per_span(
-        [s.version or None for s in layout.scopes], pa.string(), layout.scope
-    )
-    data["events"] = _nested(n, fields.events, _decode_event, _EVENTS, problems)
-    data["links"] = _nested(n, fields.links, _decode_link, _LINKS, problems)
+    data["scope_name"] = _per_span([s.name for s in layout.scopes], pa.string(), layout.scope)
+    data["scope_version"] = _per_span([s.version for s in layout.scopes], pa.string(), layout.scope)
+    data["events"] = nested.events_column(n, fields.events, problems)
+    data["links"] = nested.links_column(n, fields.links, problems)
     data["batch_seq"] = _per_span(layout.batch_seqs, pa.int64(), layout.request)
-    _check_ids(trace_ids, span_ids, problems)
-    _check_times(starts, ends, problems)
-    _check_names(data["name"], problems)
-    return pa.table(data, schema=STAGING_SCHEMA), problems
+    for row, reason in builder.problems.items():  # found while building the columns
+        problems.setdefault(row, reason)
+    span_rules.check_ids(trace_ids, span_ids, problems)
+    span_rules.check_times(starts, ends, problems)
+    span_rules.check_names(data["name"], problems)
+    return pa.table(data, schema=STAGING_SCHEMA), builder
+
+
+def _storable(times: np.ndarray) -> np.ndarray:
+    """Times as signed nanoseconds; a time a timestamp cannot hold (its span is rejected)
+    becomes 0 so that the column can be built."""
+    too_late = times >= np.uint64(span_rules.FIRST_UNREPRESENTABLE_NS)
+    return np.where(too_late, np.uint64(0), times).view(np.int64)
+
+
+def _reject_below_broken(layout: _Layout, problems: dict[int, str]) -> None:
+    """Every span below a resource or scope that cannot be read is rejected."""
+    for parents, index in ((layout.resources, layout.resource), (layout.scopes, layout.scope)):
+        for position, parent in enumerate(parents):
+            if parent.problem is not None:
+                for row in np.flatnonzero(index == position):
+                    problems.setdefault(int(row), parent.problem)
 
 
 def _per_span(values: list[Any], arrow_type: pa.DataType, index: np.ndarray) -> pa.Array:
@@ -323,84 +421,6 @@ def _with_resource_fallback(
     return pc.coalesce(column, _per_span(per_resource, promoted.arrow_type, layout.resource))
 
 
-def _check_ids(trace_ids: pa.Array, span_ids: pa.Array, problems: dict[int, str]) -> None:
-    for ids, size, zero, name in (
-        (trace_ids, 16, _ZERO_TRACE_ID, "trace_id"),
-        (span_ids, 8, _ZERO_SPAN_ID, "span_id"),
-    ):
-        bad = pc.or_(pc.not_equal(pc.binary_length(ids), size), pc.equal(ids, zero))
-        for row in np.flatnonzero(bad.to_numpy(zero_copy_only=False)):
-            problems.setdefault(int(row), f"{name} must be {size} bytes and not all zero")
-
-
-def _check_times(starts: np.ndarray, ends: np.ndarray, problems: dict[int, str]) -> None:
-    for row in np.flatnonzero(starts == 0):
-        problems.setdefault(int(row), "start_time_unix_nano is missing")
-    for row in np.flatnonzero((ends != 0) & (ends < starts)):
-        problems.setdefault(int(row), "end_time_unix_nano is before start_time_unix_nano")
-
-
-def _check_names(names: pa.Array, problems: dict[int, str]) -> None:
-    for row in np.flatnonzero(pc.equal(pc.utf8_length(names), 0).to_numpy(zero_copy_only=False)):
-        problems.setdefault(int(row), "span name is empty")
-
-
-def _status_columns(n: int, raw_statuses: dict[int, bytes]) -> dict[str, pa.Array]:
-    codes: list[str] = ["unset"] * n
-    messages: list[str | None] = [None] * n
-    cache: dict[bytes, tuple[str, str | None]] = {}
-    for row, raw in raw_statuses.items():
-        if raw not in cache:
-            status = trace_pb2.Status.FromString(raw)
-            cache[raw] = (_STATUS_CODES.get(status.code, "unset"), status.message or None)
-        codes[row], messages[row] = cache[raw]
-    return {
-        "status_code": pa.array(codes, pa.string()),
-        "status_message": pa.array(messages, pa.string()),
-    }
-
-
-def _nested(
-    n: int,
-    raw_lists: dict[int, list[bytes]],
-    decode_one: Callable[[bytes], dict[str, Any]],
-    arrow_type: pa.DataType,
-    problems: dict[int, str],
-) -> pa.Array:
-    """One list per span (null where the span has none) of its decoded events or links."""
-    if not raw_lists:
-        return pa.nulls(n, arrow_type)
-    rows: list[list[dict[str, Any]] | None] = [None] * n
-    for row, raw_list in raw_lists.items():
-        try:
-            rows[row] = [decode_one(raw) for raw in raw_list] or None
-        except (DecodeError, UnicodeDecodeError) as err:
-            problems.setdefault(row, f"cannot decode span event or link: {err}")
-    return pa.array(rows, arrow_type)
-
-
-def _decode_event(raw: bytes) -> dict[str, Any]:
-    event = trace_pb2.Span.Event.FromString(raw)
-    return {
-        "time": event.time_unix_nano,
-        "name": event.name,
-        "attributes": _texts(event.attributes),
-    }
-
-
-def _decode_link(raw: bytes) -> dict[str, Any]:
-    link = trace_pb2.Span.Link.FromString(raw)
-    return {
-        "trace_id": link.trace_id.hex(),
-        "span_id": link.span_id.hex(),
-        "attributes": _texts(link.attributes),
-    }
-
-
-def _texts(key_values: Any) -> list[tuple[str, str | None]]:
-    return [(kv.key, anyvalue.as_text(anyvalue.from_message(kv.value))) for kv in key_values]
-
-
 def _describe(fields: SpanFields, row: int, reason: str) -> str:
     span_id, trace_id = fields.span_id[row].as_py().hex(), fields.trace_id[row].as_py().hex()
     return f"span {span_id or '?'} of trace {trace_id or '?'}: {reason}"
@@ -424,8 +444,8 @@ _SPAN_SCHEMA = pa.schema(
         ("resource_id", pa.int64()),
         ("scope_name", pa.string()),
         ("scope_version", pa.string()),
-        ("events", _EVENTS),
-        ("links", _LINKS),
+        ("events", nested.EVENTS),
+        ("links", nested.LINKS),
     ]
 )
 STAGING_SCHEMA = _SPAN_SCHEMA.append(pa.field("batch_seq", pa.int64()))

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from google.protobuf.message import DecodeError
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 TAG_STRING, TAG_BOOL, TAG_INT, TAG_DOUBLE = 0x0A, 0x10, 0x18, 0x21
@@ -48,19 +49,28 @@ class FlatAttributes:
     value_length: np.ndarray  # int64
     regular: np.ndarray  # bool
     irregular_keys: dict[int, str] = field(default_factory=dict)  # row -> key
+    broken: list[int] = field(default_factory=list)  # rows protobuf cannot parse
     _key_codes: dict[bytes, int] | None = field(default=None, repr=False)
     _codes: np.ndarray | None = field(default=None, repr=False)
 
+    def key_codes(self) -> tuple[dict[bytes, int], np.ndarray]:
+        """Each row's key as a small integer, and the integer of each key (as bytes, which
+        need not be UTF-8): promoted columns then find their rows by comparing integers,
+        and repeated keys of a span are found by arithmetic. Broken rows get -1."""
+        if self._key_codes is None or self._codes is None:
+            self._key_codes, self._codes = self._encode_keys()
+        return self._key_codes, self._codes
+
     def _encode_keys(self) -> tuple[dict[bytes, int], np.ndarray]:
-        """Each regular row's key as a small integer (-1 for irregular rows): every
-        promoted column then finds its rows by comparing integers, in one pass per key
-        over an int32 array rather than over the encodings."""
         lengths = np.where(self.regular, self.key_length, 0)
         keys = ranges(pa.py_buffer(self.data), self.encoded_start + 2, lengths)
         encoded = pc.dictionary_encode(keys.take(pa.array(np.arange(1, 2 * len(self), 2))))
         codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        codes[~self.regular] = -1
-        return {key: code for code, key in enumerate(encoded.dictionary.to_pylist())}, codes
+        key_codes = {key: code for code, key in enumerate(encoded.dictionary.to_pylist())}
+        for row, key in self.irregular_keys.items():
+            codes[row] = key_codes.setdefault(key.encode("utf-8"), len(key_codes))
+        codes[self.broken] = -1
+        return key_codes, codes
 
     def __len__(self) -> int:
         return len(self.span_index)
@@ -78,12 +88,9 @@ class FlatAttributes:
 
     def rows_of_key(self, key: str) -> np.ndarray:
         """Rows whose key is ``key``, in span order."""
-        if self._key_codes is None:
-            self._key_codes, self._codes = self._encode_keys()
-        code = self._key_codes.get(key.encode("utf-8"))
-        rows = np.zeros(0, dtype=np.int64) if code is None else np.flatnonzero(self._codes == code)
-        extra = [row for row, name in self.irregular_keys.items() if name == key]
-        return np.sort(np.concatenate([rows, np.array(extra, dtype=np.int64)])) if extra else rows
+        key_codes, codes = self.key_codes()
+        code = key_codes.get(key.encode("utf-8"))
+        return np.zeros(0, dtype=np.int64) if code is None else np.flatnonzero(codes == code)
 
     def encodings(self, rows: np.ndarray) -> pa.Array:
         """The KeyValue encodings of the given rows, as a binary array."""
@@ -103,7 +110,7 @@ class FlatAttributes:
 def flatten(per_span: list[list[bytes]]) -> FlatAttributes:
     """Locate keys and values in the raw KeyValue encodings of each span's attributes.
 
-    Raises google.protobuf.message.DecodeError when an irregular row is not protobuf.
+    Rows protobuf cannot parse are listed in ``broken``.
     """
     counts = np.fromiter(map(len, per_span), dtype=np.int64, count=len(per_span))
     encoded = [kv for attributes in per_span for kv in attributes]
@@ -170,10 +177,19 @@ def _fixed_shape(
 
 
 def _parse_irregular(flat: FlatAttributes, encodings: list[bytes], rows: np.ndarray) -> None:
-    """Parse irregular rows with protobuf; their values are appended to ``flat.data``."""
+    """Parse irregular rows with protobuf; their values are appended to ``flat.data``.
+
+    A row protobuf refuses (malformed, a key or string that is not UTF-8, nesting past
+    protobuf's depth limit) is recorded in ``flat.broken`` with an empty value."""
     extra, offset = [], len(flat.data)
     for row, raw in zip(rows, encodings, strict=True):
-        kv = KeyValue.FromString(raw)
+        try:
+            kv = KeyValue.FromString(raw)
+        except DecodeError:
+            flat.broken.append(int(row))
+            flat.irregular_keys[int(row)] = ""
+            flat.value_start[row], flat.value_length[row] = offset, 0
+            continue
         value = kv.value.SerializeToString()
         flat.irregular_keys[int(row)] = kv.key
         flat.value_start[row], flat.value_length[row] = offset, len(value)

@@ -1,4 +1,4 @@
-"""From accepted requests to acknowledged commits: admission, batching, conversion, writing.
+"""From accepted requests to acknowledged commits: admission, grouping, conversion, writing.
 
     handler -submit-> [requests] -converter thread-> [groups] -writer thread-> lake
        ^                                                                      |
@@ -6,11 +6,18 @@
 
 Admission control bounds memory: a request is refused (QueueFull, which the service
 turns into RESOURCE_EXHAUSTED with RetryInfo) when the spans accepted but not yet
-committed would exceed ``queue_max_spans``. The converter takes requests until
-``flush_rows`` spans or ``flush_interval_ms`` have gathered, or a quarter of
-``flush_rows`` while the writer is idle, and converts them together; the writer commits
-each group in one transaction. Conversion (Python, holding the GIL)
-and the commit (DuckDB, releasing it) overlap on two cores.
+answered would exceed ``queue_max_spans``. The converter forms commit groups as
+store.ingest.grouping says (the classic group commit) and converts them; the writer
+commits each group in one transaction (store.ingest.committing isolates a request the
+lake refuses). Conversion (Python, holding the GIL) and the commit (DuckDB, releasing
+it) overlap on two cores.
+
+Isolation: conversion decides every input per span; an exception conversion did not
+expect is contained to the request that caused it (answered INVALID_ARGUMENT). The two
+threads are supervised: if one dies, or is busy with one piece of work for longer
+than ``stall_timeout_s``, ``problem()`` says so, every waiting request is answered
+UNAVAILABLE at once, and no new request is accepted; the server then exits non-zero
+(store.server) for its supervisor to restart it, rather than accept and time out.
 """
 
 from __future__ import annotations
@@ -22,21 +29,27 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 import duckdb
 
 from parallax.config import ServerSettings
-from store.ingest import convert
+from parallax.ratelimit import RateLimitedLog
+from store.ingest import convert, grouping
+from store.ingest.committing import GroupCommitter
 from store.ingest.convert import Converted, Incoming, InvalidRequest
-from store.ingest.ledger import BatchId
+from store.ingest.grouping import GroupInHand
+from store.ingest.requests import InFlight, PendingRequest
 from store.ingest.stats import IngestStats, stats_row, summary_line
 from store.ingest.writer import LakeWriter, Written
 
 log = logging.getLogger("parallax.ingest")
 
 WRITE_RETRY_PAUSE_S = 0.5
+# Spans converted together at most: the NumPy span walk has no knee up to a whole
+# default group (bench/ingest.py: 97k against 101k spans/s with 4096 and 20480).
+MAX_CONVERT_SPANS = 20480
 
 
 class QueueFull(Exception):
@@ -48,48 +61,12 @@ class QueueFull(Exception):
 
 
 class ShuttingDown(Exception):
-    """The server is stopping and accepts no new requests."""
-
-
-@dataclass
-class _Pending:
-    incoming: Incoming
-    span_count: int
-    future: Future = field(default_factory=Future)
-
-    @property
-    def batch_id(self) -> BatchId | None:
-        incoming = self.incoming
-        if incoming.node_id is None or incoming.batch_seq is None:
-            return None
-        return BatchId(incoming.node_id, incoming.buffer_id or "", incoming.batch_seq)
+    """The server is stopping (or its pipeline failed) and accepts no new requests."""
 
 
 _STOP = object()
+_WRITER_IDLE = object()  # the writer tells the converter it waits for work
 T = TypeVar("T")
-# A group of at least flush_rows / 4 spans is committed as soon as the writer is idle
-# rather than at flush_interval_ms: clients waiting for their acknowledgement send
-# nothing more, so waiting only adds latency. The quarter keeps commits (one Parquet
-# file each) few under light load, where groups still wait for the interval.
-EARLY_FLUSH_FRACTION = 4
-IDLE_POLL_S = 0.005
-# Spans converted together at most. With one Python object per span, chunks of ~4k
-# spans were faster than 20k (the working set stayed small); the NumPy walk over raw
-# spans (store.ingest.spans) has no such knee (bench/ingest.py: 97k against 101k spans/s
-# with 4096 and 20480, the latter ~80 MiB more RSS), so a default group converts at once.
-CONVERT_CHUNK_SPANS = 20480
-
-
-def _convert_in_chunks(incoming: list[Incoming], span_counts: list[int]) -> Converted:
-    chunks, chunk, spans = [], [], 0
-    for item, count in zip(incoming, span_counts, strict=True):
-        if chunk and spans + count > CONVERT_CHUNK_SPANS:
-            chunks.append(chunk)
-            chunk, spans = [], 0
-        chunk.append(item)
-        spans += count
-    chunks.append(chunk)
-    return convert.concat([convert.convert(part) for part in chunks])
 
 
 @dataclass
@@ -118,23 +95,33 @@ class IngestPipeline:
         self._writer = writer
         self._server_id = server_id
         self._maintenance = maintenance
+        self._limits = convert.span_limits(settings)
+        self._in_flight = InFlight()
+        self._committer = GroupCommitter(
+            writer, self._commit_lock, self.stats, self._in_flight.answer
+        )
         self._requests: queue.Queue = queue.Queue()
         # Unbounded: memory is bounded by admission control (queue_max_spans), and
         # run_in_writer may be called from the event loop, which must never block.
         self._groups: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
-        self._queued_spans = 0
         self._closing = False
+        self._failure: str | None = None
         self._stopped = threading.Event()
         self._writer_idle = threading.Event()  # set while the writer waits for a group
+        self._busy_since: dict[str, float] = {}  # stage -> when its current work began
+        self._errors = RateLimitedLog(log)
         self._threads = [
-            threading.Thread(target=self._convert_loop, name="ingest-convert", daemon=True),
-            threading.Thread(target=self._write_loop, name="ingest-write", daemon=True),
+            threading.Thread(target=self._supervised(loop), name=name, daemon=True)
+            for name, loop in (
+                ("ingest-convert", self._convert_loop),
+                ("ingest-write", self._write_loop),
+            )
         ]
 
     @property
     def queued_spans(self) -> int:
-        return self._queued_spans
+        return self._in_flight.spans
 
     def start(self) -> None:
         for thread in self._threads:
@@ -142,15 +129,13 @@ class IngestPipeline:
 
     def submit(self, incoming: Incoming, span_count: int) -> Future:
         """Queue a request; the future yields its Written result once committed."""
+        pending = PendingRequest(incoming, span_count)
         with self._lock:
             if self._closing:
-                raise ShuttingDown("the server is shutting down")
-            limit = self.settings.queue_max_spans
-            if self._queued_spans and self._queued_spans + span_count > limit:
+                raise ShuttingDown(self._failure or "the server is shutting down")
+            if not self._in_flight.admit(pending, self.settings.queue_max_spans):
                 self.stats.add(requests_refused=1)
                 raise QueueFull(self._retry_after())
-            self._queued_spans += span_count
-        pending = _Pending(incoming, span_count)
         self._requests.put(pending)
         return pending.future
 
@@ -164,10 +149,20 @@ class IngestPipeline:
         """
         with self._lock:
             if self._closing:
-                raise ShuttingDown("the server is shutting down")
+                raise ShuttingDown(self._failure or "the server is shutting down")
         job_future: Future = Future()
         self._groups.put(_Job(job, job_future))
         return job_future
+
+    def problem(self) -> str | None:
+        """Why the pipeline cannot serve (a stage died or is stuck); None while healthy."""
+        if self._failure:
+            return self._failure
+        now = time.monotonic()
+        for stage, since in list(self._busy_since.items()):
+            if now - since > self.settings.stall_timeout_s:
+                return f"{stage} has been busy with one piece of work for {now - since:.0f}s"
+        return None
 
     def close(self, timeout: float) -> bool:
         """Stop accepting, commit everything already accepted, stop the threads."""
@@ -199,73 +194,125 @@ class IngestPipeline:
         rate = totals.spans_accepted / totals.commit_seconds if totals.commit_seconds else 0.0
         if rate <= 0:
             return 1.0
-        return min(5.0, max(0.1, self._queued_spans / rate))
+        return min(5.0, max(0.1, self._in_flight.spans / rate))
 
-    # -- converter thread ---------------------------------------------------------
+    # -- supervision ----------------------------------------------------------------
+
+    def _supervised(self, loop: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            name = threading.current_thread().name
+            try:
+                loop()
+            except BaseException as err:
+                log.critical("ingest stage %s died", name, exc_info=True)
+                self._fail(f"ingest stage {name} died: {err!r}")
+
+        return run
+
+    def _fail(self, reason: str) -> None:
+        """Refuse everything from now on and answer every waiting request at once."""
+        with self._lock:
+            self._failure = self._failure or reason
+            self._closing = True
+        self._in_flight.answer_all(ShuttingDown(f"ingest failed: {reason}"))
+        with contextlib.suppress(Exception):
+            self._refuse_leftover_jobs()
+
+    @contextlib.contextmanager
+    def _busy(self, stage: str):
+        self._busy_since[stage] = time.monotonic()
+        try:
+            yield
+        finally:
+            self._busy_since.pop(stage, None)
+
+    # -- converter thread -------------------------------------------------------------
 
     def _convert_loop(self) -> None:
+        hand = GroupInHand()
         while True:
-            group, stop = self._next_group()
-            if group:
-                self._groups.put((group, self._convert(group)))
+            now = time.monotonic()
+            idle = self._writer_idle.is_set()
+            timeout = grouping.next_wake(hand, idle, now, self.settings)
+            try:
+                item = self._requests.get(timeout=timeout)
+            except queue.Empty:
+                item = None
+            stop = self._gather(hand, item)
+            with self._busy("ingest-convert"):
+                now, idle = time.monotonic(), self._writer_idle.is_set()
+                if stop or grouping.should_hand_over(hand, idle, now, self.settings):
+                    self._hand_over(hand)
+                    hand = GroupInHand()
+                elif grouping.should_convert_now(hand, idle):
+                    waiting = hand.take_waiting()
+                    hand.converted.append((waiting, self._convert(waiting)))
             if stop:
                 self._groups.put(_STOP)
                 return
 
-    def _next_group(self) -> tuple[list[_Pending], bool]:
-        first = self._requests.get()
-        if first is _STOP:
-            return [], True
-        group, rows = [first], first.span_count
-        deadline = time.monotonic() + self.settings.flush_interval_ms / 1000
-        early = self.settings.flush_rows // EARLY_FLUSH_FRACTION
-        while rows < self.settings.flush_rows:
+    def _gather(self, hand: GroupInHand, item: object) -> bool:
+        """Add the item and everything else already queued to the hand; True at _STOP."""
+        while True:
+            if item is _STOP:
+                return True
+            if isinstance(item, PendingRequest):
+                hand.add(item, time.monotonic())
             try:
                 item = self._requests.get_nowait()
             except queue.Empty:
-                if rows >= early and self._writer_idle.is_set():
-                    break  # nothing more is queued and the writer waits: commit now
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    item = self._requests.get(timeout=min(remaining, IDLE_POLL_S))
-                except queue.Empty:
-                    continue
-            if item is _STOP:
-                return group, True
-            group.append(item)
-            rows += item.span_count
-        return group, False
+                return False
 
-    def _convert(self, group: list[_Pending]) -> Converted | None:
+    def _hand_over(self, hand: GroupInHand) -> None:
+        parts = [*hand.converted]
+        if hand.waiting:
+            waiting = hand.take_waiting()
+            parts.append((waiting, self._convert(waiting)))
+        group = [pending for requests, _ in parts for pending in requests]
+        converted = [part for _, part in parts if part is not None]
+        if group:
+            self._groups.put((group, convert.concat(converted)))
+
+    def _convert(self, requests: list[PendingRequest]) -> Converted | None:
+        """The requests converted together; a request whose conversion raises is answered
+        INVALID_ARGUMENT and removed from ``requests``."""
         try:
-            return _convert_in_chunks([p.incoming for p in group], [p.span_count for p in group])
-        except InvalidRequest:
-            pass
-        # One request in the group is malformed: convert one by one to find it.
-        for pending in group:
+            return self._convert_in_chunks(requests)
+        except Exception as err:
+            self._errors.log(logging.ERROR, "convert", "conversion failed: %r", err)
+        survivors = []
+        for pending in requests:
             try:
-                convert.convert([pending.incoming])
-            except InvalidRequest as err:
-                self._finish(pending, error=err)
-        survivors = [p for p in group if not p.future.done()]
-        group[:] = survivors
-        if not survivors:
-            return None
-        return _convert_in_chunks(
-            [p.incoming for p in survivors], [p.span_count for p in survivors]
-        )
+                self._convert_in_chunks([pending])
+                survivors.append(pending)
+            except Exception as err:
+                self.stats.add(requests_invalid=1)
+                reason = f"the server could not convert this request: {err!r}"
+                self._in_flight.answer(pending, error=InvalidRequest(reason))
+        requests[:] = survivors
+        return self._convert_in_chunks(survivors) if survivors else None
 
-    # -- writer thread ------------------------------------------------------------
+    def _convert_in_chunks(self, requests: list[PendingRequest]) -> Converted:
+        chunks: list[list[Incoming]] = [[]]
+        spans = 0
+        for pending in requests:
+            if chunks[-1] and spans + pending.span_count > MAX_CONVERT_SPANS:
+                chunks.append([])
+                spans = 0
+            chunks[-1].append(pending.incoming)
+            spans += pending.span_count
+        return convert.concat([convert.convert(chunk, self._limits) for chunk in chunks])
+
+    # -- writer thread ----------------------------------------------------------------
 
     def _write_loop(self) -> None:
         next_stats = time.monotonic() + self.settings.stats_interval_s
         next_maintenance = time.monotonic() + self.settings.maintenance_interval_s
         while True:
             timeout = max(0.0, min(next_stats, next_maintenance) - time.monotonic())
-            if self._groups.empty():
+            if self._groups.empty() and not self._writer_idle.is_set():
                 self._writer_idle.set()
+                self._requests.put(_WRITER_IDLE)  # wakes a converter holding a group
             try:
                 item = self._groups.get(timeout=timeout)
             except queue.Empty:
@@ -274,35 +321,34 @@ class IngestPipeline:
             if item is _STOP:
                 self._write_stats()
                 return
-            if isinstance(item, _Job):
-                self._run_job(item)
-            elif item is not None:
-                self._write_group(*item)
-            now = time.monotonic()
-            if now >= next_stats:
-                self._write_stats()
-                next_stats = now + self.settings.stats_interval_s
-            if now >= next_maintenance:
-                self._run_maintenance()
-                next_maintenance = time.monotonic() + self.settings.maintenance_interval_s
+            with self._busy("ingest-write"):
+                if isinstance(item, _Job):
+                    self._run_job(item)
+                elif item is not None:
+                    self._write_group(*item)
+                now = time.monotonic()
+                if now >= next_stats:
+                    self._write_stats()
+                    next_stats = now + self.settings.stats_interval_s
+                if now >= next_maintenance:
+                    self._run_maintenance()
+                    next_maintenance = time.monotonic() + self.settings.maintenance_interval_s
 
-    def _write_group(self, group: list[_Pending], converted: Converted | None) -> None:
-        if converted is None or not group:
-            return
+    def _write_group(self, group: list[PendingRequest], converted: Converted) -> None:
         started = time.monotonic()
         try:
-            with self._commit_lock:
-                results = self._writer.write(converted, [p.batch_id for p in group])
+            results = self._committer.commit(group, converted)
+        except duckdb.FatalException:
+            raise  # the database is invalidated: no later commit can succeed
         except Exception as err:  # the lake refused the commit: clients retry
-            log.error("commit of %d requests failed: %s", len(group), err)
-            for pending in group:
-                self._finish(pending, error=err)
+            self._errors.log(
+                logging.ERROR, "commit", "commit of %d requests failed: %s", len(group), err
+            )
             self._stopped.wait(WRITE_RETRY_PAUSE_S)
             return
         self.stats.add(commits=1, commit_seconds=time.monotonic() - started)
-        for pending, result in zip(group, results, strict=True):
+        for pending, result in results:
             self._count(pending, result)
-            self._finish(pending, result=result)
 
     def _run_job(self, job: _Job) -> None:
         con = self._writer.con
@@ -318,31 +364,23 @@ class IngestPipeline:
                 return
         job.future.set_result(result)
 
-    def _count(self, pending: _Pending, result: Written) -> None:
+    def _count(self, pending: PendingRequest, result: Written) -> None:
         if result.duplicate:
             self.stats.add(duplicate_batches=1)
             return
+        outcome = result.outcome
         self.stats.add(
-            spans_accepted=result.outcome.accepted,
-            spans_rejected=result.outcome.rejected,
+            spans_accepted=outcome.accepted,
+            spans_rejected=outcome.rejected,
             batches=1 if pending.batch_id else 0,
+            repeated_keys=outcome.repeated_keys,
+            attributes_dropped=outcome.attributes_dropped,
+            values_truncated=outcome.values_truncated,
         )
-
-    def _finish(
-        self, pending: _Pending, result: Written | None = None, error: Exception | None = None
-    ) -> None:
-        with self._lock:
-            self._queued_spans -= pending.span_count
-        if pending.future.done():  # cancelled by a caller that gave up
-            return
-        if error is not None:
-            pending.future.set_exception(error)
-        else:
-            pending.future.set_result(result)
 
     def _write_stats(self) -> None:
         counters, seconds = self.stats.roll()
-        queued = self._queued_spans
+        queued = self._in_flight.spans
         log.info(summary_line(counters, seconds, queued))
         try:
             with self._commit_lock:

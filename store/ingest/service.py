@@ -4,12 +4,14 @@ Status codes, per the OTLP specification:
 - OK, with ``partial_success`` when some spans were invalid (they are not stored);
 - INVALID_ARGUMENT for a request that cannot be parsed or a malformed batch header;
 - RESOURCE_EXHAUSTED with RetryInfo when the ingest queue is full (clients back off);
-- UNAVAILABLE when the lake refused the commit or the server is shutting down
-  (retryable: nothing of the request was acknowledged).
+- UNAVAILABLE when the lake failed (disk, catalog), the server is shutting down or its
+  pipeline failed (retryable: nothing of the request was acknowledged); never for
+  anything in the request's content, which is decided per span or refused with
+  INVALID_ARGUMENT.
 
-Wire contract for our collector (docs/wire-contract.md): metadata ``parallax-node-id``
-and ``parallax-batch-seq`` identify a batch; a batch already committed is acknowledged
-again without being written twice.
+Wire contract for our collector (docs/wire-contract.md): metadata ``parallax-node-id``,
+``parallax-buffer-id`` and ``parallax-batch-seq`` identify a batch; a batch already
+committed is acknowledged again without being written twice.
 """
 
 from __future__ import annotations
@@ -87,15 +89,7 @@ class TraceService:
         if span_count == 0 and batch is None:
             return ExportTraceServiceResponse()
         try:
-            future = self.pipeline.submit(
-                convert.Incoming(
-                    request,
-                    batch.node_id if batch else None,
-                    batch.seq if batch else None,
-                    batch.buffer_id if batch else None,
-                ),
-                max(span_count, 1),
-            )
+            future = self.pipeline.submit(convert.Incoming(request, batch), max(span_count, 1))
         except QueueFull as err:
             await context.abort_with_status(_retry_later(str(err), err.retry_after_s))
         except ShuttingDown as err:
@@ -119,9 +113,10 @@ class TraceService:
 
 def _response(outcome: convert.Outcome) -> ExportTraceServiceResponse:
     response = ExportTraceServiceResponse()
-    if outcome.rejected:
+    message = outcome.error_message()
+    if message:  # OTLP: rejected_spans 0 with a message is a warning
         response.partial_success.rejected_spans = outcome.rejected
-        response.partial_success.error_message = outcome.error_message()
+        response.partial_success.error_message = message
     return response
 
 

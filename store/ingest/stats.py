@@ -22,6 +22,9 @@ class Counters:
     requests_invalid: int = 0
     commits: int = 0
     commit_seconds: float = 0.0
+    repeated_keys: int = 0
+    attributes_dropped: int = 0
+    values_truncated: int = 0
 
 
 class IngestStats:
@@ -55,6 +58,8 @@ def summary_line(counters: Counters, seconds: float, queue_spans: int) -> str:
         f"{counters.commits} commits, {counters.batches} batches "
         f"({counters.duplicate_batches} duplicate), {counters.spans_rejected} rejected, "
         f"{counters.requests_invalid} invalid, {counters.requests_refused} refused, "
+        f"{counters.repeated_keys + counters.attributes_dropped + counters.values_truncated} "
+        "attributes cut, "
         f"queue {queue_spans:,} spans"
     )
 

@@ -6,12 +6,14 @@ import pytest
 
 from parallax import conventions as conv
 from store.ingest import convert
+from store.ingest.ledger import BatchId
 from tests.otlp import export_request, inference_span
 
 
 def convert_one(request, node_id=None, batch_seq=None) -> convert.Converted:
     parsed = convert.parse(request.SerializeToString())
-    return convert.convert([convert.Incoming(parsed, node_id, batch_seq)])
+    batch_id = BatchId(node_id, "", batch_seq) if node_id is not None else None
+    return convert.convert([convert.Incoming(parsed, batch_id)])
 
 
 def rows(converted: convert.Converted) -> list[dict]:
@@ -170,13 +172,13 @@ def test_many_requests_convert_together_and_keep_their_own_outcomes():
         export_request([inference_span()], resource={conv.HOST_ID: "node-z"}),
     ]
     incoming = [
-        convert.Incoming(convert.parse(r.SerializeToString()), None, i)
+        convert.Incoming(convert.parse(r.SerializeToString()), BatchId("edge-7", "b", i))
         for i, r in enumerate(requests)
     ]
     converted = convert.convert(incoming)
     assert [(o.accepted, o.rejected) for o in converted.outcomes] == [(2, 0), (0, 1), (1, 0)]
     assert list(converted.request_of_row) == [0, 0, 2]
-    assert [r["node_id"] for r in rows(converted)] == ["node-a", "node-a", "node-z"]
+    assert [r["node_id"] for r in rows(converted)] == ["edge-7", "edge-7", "edge-7"]
     assert [r["batch_seq"] for r in rows(converted)] == [0, 0, 2]
 
 
