@@ -84,6 +84,27 @@ class ServerSettings:
     max_concurrent_requests: int = _setting(
         4096, "Requests in progress at once; more are refused with RESOURCE_EXHAUSTED.", _positive
     )
+    max_connections: int = _setting(
+        4096,
+        "Client connections open at once, at most; more are refused by gRPC. The server "
+        "raises its open-files limit to the hard limit at start and lowers this to fit it.",
+        _positive,
+    )
+    max_streams_per_connection: int = _setting(
+        256, "Requests in progress on one connection (HTTP/2 streams), at most.", _positive
+    )
+    connection_idle_timeout_s: float = _setting(
+        120.0,
+        "A connection with no request in progress for this long is closed (clients reconnect "
+        "when they next send), so idle connections cannot pile up.",
+        _positive,
+    )
+    connection_max_age_s: float = _setting(
+        1800.0,
+        "Every connection is closed after this long (its requests in progress get a minute "
+        "to finish), which also spreads clients over replicas behind a load balancer.",
+        _positive,
+    )
     lake_threads: int = _setting(
         1,
         "DuckDB worker threads of the server's lake connection (ingest commits and the "

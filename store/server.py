@@ -11,8 +11,10 @@ of leaving a process that accepts connections and times out.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import resource
 import signal
 import socket
 import threading
@@ -23,7 +25,7 @@ from pathlib import Path
 import grpc
 
 from parallax.aio import EventLoopThread
-from parallax.config import Settings
+from parallax.config import ServerSettings, Settings
 from reconciler.loop import ReconcilerLoop
 from store.errors import StoreError
 from store.fleet import FleetService
@@ -37,6 +39,11 @@ from store.maintenance import run_maintenance
 log = logging.getLogger("parallax.server")
 
 HEALTH_CHECK_INTERVAL_S = 1.0
+CONNECTION_AGE_GRACE_MS = 60_000
+HANDSHAKE_TIMEOUT_MS = 10_000
+# Descriptors kept for everything but client connections: the lake's files, the
+# catalog, logs, the reconciler's connection.
+RESERVED_DESCRIPTORS = 256
 STOP_AFTER_FAILURE_S = 15.0
 
 
@@ -118,13 +125,44 @@ def start_server(settings: Settings) -> RunningServer:
 
 
 async def _create_grpc_server(settings: Settings) -> grpc.aio.Server:
+    server = settings.server
     return grpc.aio.server(
         options=[
-            ("grpc.max_receive_message_length", settings.server.max_message_bytes),
+            ("grpc.max_receive_message_length", server.max_message_bytes),
             ("grpc.so_reuseport", 0),
+            ("grpc.max_allowed_incoming_connections", _connections_within_fd_limit(server)),
+            ("grpc.max_concurrent_streams", server.max_streams_per_connection),
+            ("grpc.max_connection_idle_ms", int(server.connection_idle_timeout_s * 1000)),
+            ("grpc.max_connection_age_ms", int(server.connection_max_age_s * 1000)),
+            ("grpc.max_connection_age_grace_ms", CONNECTION_AGE_GRACE_MS),
+            # A client that opens a connection and never completes its handshake (or
+            # sends its HTTP/2 preface) holds a descriptor for this long at most.
+            ("grpc.server_handshake_timeout_ms", HANDSHAKE_TIMEOUT_MS),
         ],
-        maximum_concurrent_rpcs=settings.server.max_concurrent_requests,
+        maximum_concurrent_rpcs=server.max_concurrent_requests,
     )
+
+
+def _connections_within_fd_limit(server: ServerSettings) -> int:
+    """Raise the soft open-files limit to the hard one; the connections that fit in it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return server.max_connections
+    fitting = max(1, soft - RESERVED_DESCRIPTORS)
+    if fitting < server.max_connections:
+        log.warning(
+            "open-files limit %d allows %d client connections, not server.max_connections "
+            "= %d: raise LimitNOFILE (ulimit -n)",
+            soft,
+            fitting,
+            server.max_connections,
+        )
+        return fitting
+    return server.max_connections
 
 
 def run_server(settings: Settings, on_ready: Callable[[RunningServer], None] | None = None) -> int:

@@ -21,8 +21,15 @@ from parallax.otlp_grpc import EXPORT_METHOD
 class OtlpClient:
     """Sends raw ExportTraceServiceRequests, optionally with a batch id."""
 
-    def __init__(self, address: str, compression: grpc.Compression | None = None) -> None:
-        self.channel = grpc.insecure_channel(address, compression=compression)
+    def __init__(
+        self,
+        address: str,
+        compression: grpc.Compression | None = None,
+        own_connection: bool = False,
+    ) -> None:
+        # Channels of one process share connections unless each keeps its own pool.
+        options = [("grpc.use_local_subchannel_pool", 1)] if own_connection else []
+        self.channel = grpc.insecure_channel(address, options, compression=compression)
         self._export = self.channel.unary_unary(
             EXPORT_METHOD,
             request_serializer=lambda request: (
