@@ -87,7 +87,7 @@ def raw_limits(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         return [
             [
                 convert.Incoming(
-                    parsed[(g * size + i) % len(parsed)], BatchId("raw", "", next(seq))
+                    parsed[(g * size + i) % len(parsed)], BatchId("raw", "", next(seq)), "raw"
                 )
                 for i in range(size)
             ]

@@ -110,6 +110,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reconcile.add_argument("--full", action="store_true", help="rebuild every table from scratch")
 
+    credentials = _command(
+        commands,
+        "credentials",
+        "add, revoke or list node credentials (server.credentials_file)",
+        _run_credentials,
+    )
+    credentials.add_argument("action", choices=["add", "revoke", "list"])
+    credentials.add_argument("node_id", nargs="?", help="the node the credential is bound to")
+    credentials.add_argument(
+        "--file", dest="server.credentials_file", help="server.credentials_file"
+    )
+    credentials.add_argument(
+        "--gateway-for",
+        metavar="NODE,NODE",
+        help="a gateway credential that may also write for these nodes (a relay)",
+    )
+
     dashboard = _command(
         commands, "dashboard", "serve the SRE dashboard (Streamlit, read-only)", _run_dashboard
     )
@@ -204,6 +221,40 @@ def _run_demo(args: argparse.Namespace, settings: Settings) -> int:
         reset=args.reset,
     )
     return run_demo(settings, options)
+
+
+def _run_credentials(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from store.trust import CredentialsFile
+
+    if not settings.server.credentials_file:
+        print("parallax credentials: set server.credentials_file or --file", file=sys.stderr)
+        return 2
+    credentials = CredentialsFile(Path(settings.server.credentials_file))
+    if args.action == "list":
+        for entry in credentials.credentials():
+            relays = f" for {', '.join(sorted(entry.nodes))}" if entry.kind == "gateway" else ""
+            print(f"{entry.node_id}\t{entry.kind}{relays}\tcreated {entry.created_at}")
+        return 0
+    if not args.node_id:
+        print(f"parallax credentials {args.action}: give a NODE_ID", file=sys.stderr)
+        return 2
+    if args.action == "revoke":
+        if not credentials.revoke(args.node_id):
+            print(f"parallax credentials: {args.node_id} has no credential", file=sys.stderr)
+            return 1
+        print(f"revoked {args.node_id}; the server stops accepting its token within a second")
+        return 0
+    relayed = [n for n in (args.gateway_for or "").split(",") if n]
+    token = credentials.add(args.node_id, "gateway" if relayed else "node", relayed)
+    print(token)
+    print(
+        f"# the token of {args.node_id}, shown only now; the file keeps its hash. "
+        "Send it as 'authorization: Bearer <token>'.",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def _run_dashboard(args: argparse.Namespace, settings: Settings) -> int:

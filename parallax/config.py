@@ -78,6 +78,25 @@ class ServerSettings:
     """The ingest service (``parallax server``)."""
 
     listen: str = _setting("127.0.0.1:4317", "OTLP/gRPC listen address.", _host_port)
+    tls_cert_file: str = _setting(
+        "", "PEM certificate (chain) of the gRPC port; with tls_key_file, TLS only. Re-read "
+        "on change."
+    )
+    tls_key_file: str = _setting("", "PEM private key of tls_cert_file.")
+    tls_client_ca_file: str = _setting(
+        "",
+        "PEM CA bundle: clients must present a certificate it signed (mutual TLS); the "
+        "certificate's Common Name is the node id.",
+    )
+    credentials_file: str = _setting(
+        "",
+        "Node credentials (parallax credentials add NODE_ID): every call must carry "
+        "'authorization: Bearer <token>'; re-read on change.",
+    )
+    insecure: bool = _setting(
+        False,
+        "Allow listening beyond loopback without TLS and credentials (every start warns).",
+    )
     max_message_bytes: int = _setting(
         4 * 1024 * 1024, "Largest accepted OTLP request, in bytes.", _positive
     )

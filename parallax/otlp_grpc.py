@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
@@ -30,3 +33,17 @@ def trace_export_handler(export: ExportBehaviour) -> grpc.GenericRpcHandler:
             )
         },
     )
+
+
+def retry_later(message: str, delay_s: float) -> grpc.Status:
+    """RESOURCE_EXHAUSTED carrying google.rpc.RetryInfo: OTLP exporters retry such an
+    answer after ``delay_s`` (without RetryInfo, OTLP says the error is permanent)."""
+    retry_info = error_details_pb2.RetryInfo(
+        retry_delay=duration_pb2.Duration(
+            seconds=int(delay_s), nanos=int((delay_s - int(delay_s)) * 1e9)
+        )
+    )
+    detail = any_pb2.Any()
+    detail.Pack(retry_info)
+    status = status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=message, details=[detail])
+    return rpc_status.to_status(status)

@@ -26,6 +26,8 @@ import grpc
 
 from parallax.aio import EventLoopThread
 from parallax.config import ServerSettings, Settings
+from parallax.errors import ConfigError
+from parallax.exposure import require_loopback_unless_secured
 from reconciler.loop import ReconcilerLoop
 from store.errors import StoreError
 from store.fleet import FleetService
@@ -35,6 +37,8 @@ from store.ingest.service import TraceService
 from store.ingest.writer import LakeWriter
 from store.lake import WriterLake, open_writer
 from store.maintenance import run_maintenance
+from store.trust import Authenticator, server_credentials
+from store.trust.guard import CallGuard
 
 log = logging.getLogger("parallax.server")
 
@@ -77,7 +81,12 @@ class RunningServer:
 
 
 def start_server(settings: Settings) -> RunningServer:
-    """Open the lake as its writer and start serving OTLP/gRPC; raises StoreError on failure."""
+    """Open the lake as its writer and start serving OTLP/gRPC; raises StoreError or
+    ConfigError on failure."""
+    credentials = _transport_credentials(settings.server)
+    authenticator = Authenticator(
+        settings.server.credentials_file, bool(settings.server.tls_client_ca_file)
+    )
     lake = open_writer(settings.store)
     reconciler = None
     try:
@@ -96,14 +105,17 @@ def start_server(settings: Settings) -> RunningServer:
             maintenance=lambda: run_maintenance(lake.con, settings.server.snapshot_retention_s),
             commit_lock=lake.commit_lock,
         )
+        guard = CallGuard(authenticator, lambda counter: pipeline.stats.add(**{counter: 1}))
         policy_file = settings.server.fleet_policy_file
         fleet = FleetService(
-            pipeline, policy_file=PolicyFile(Path(policy_file)) if policy_file else None
+            pipeline, guard, policy_file=PolicyFile(Path(policy_file)) if policy_file else None
         )
         loop = EventLoopThread("grpc-aio")
         grpc_server = loop.run(_create_grpc_server(settings))
-        grpc_server.add_generic_rpc_handlers((TraceService(pipeline).handler(), fleet.handler()))
-        address = _bind(grpc_server, settings.server.listen)
+        grpc_server.add_generic_rpc_handlers(
+            (TraceService(pipeline, guard).handler(), fleet.handler())
+        )
+        address = _bind(grpc_server, settings.server.listen, credentials)
         pipeline.start()
         loop.run(grpc_server.start())
         if reconciler is not None:
@@ -193,9 +205,34 @@ def run_server(settings: Settings, on_ready: Callable[[RunningServer], None] | N
     return 0
 
 
-def _bind(server: grpc.aio.Server, listen: str) -> str:
+def _transport_credentials(server: ServerSettings) -> grpc.ServerCredentials | None:
+    """TLS credentials when configured (None: plaintext), after checking that the listen
+    address is safe for what is configured."""
+    tls = bool(server.tls_cert_file or server.tls_key_file)
+    if tls and not (server.tls_cert_file and server.tls_key_file):
+        raise ConfigError("server.tls_cert_file and server.tls_key_file go together")
+    if server.tls_client_ca_file and not tls:
+        raise ConfigError("server.tls_client_ca_file needs server.tls_cert_file and _key_file")
+    proves_nodes = bool(server.credentials_file or server.tls_client_ca_file)
+    require_loopback_unless_secured(
+        "parallax server",
+        server.listen,
+        secured=tls and proves_nodes,
+        insecure=server.insecure,
+        needed="server.tls_cert_file, server.tls_key_file and server.credentials_file "
+        "(or server.tls_client_ca_file), see docs/security.md,",
+    )
+    if not tls:
+        return None
+    return server_credentials(server.tls_cert_file, server.tls_key_file, server.tls_client_ca_file)
+
+
+def _bind(server: grpc.aio.Server, listen: str, credentials: grpc.ServerCredentials | None) -> str:
     try:
-        port = server.add_insecure_port(listen)
+        if credentials is None:
+            port = server.add_insecure_port(listen)
+        else:
+            port = server.add_secure_port(listen, credentials)
     except RuntimeError as err:
         raise StoreError(f"cannot listen on {listen}: {err}") from err
     if port == 0:

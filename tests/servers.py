@@ -19,17 +19,24 @@ from parallax.otlp_grpc import EXPORT_METHOD
 
 
 class OtlpClient:
-    """Sends raw ExportTraceServiceRequests, optionally with a batch id."""
+    """Sends raw ExportTraceServiceRequests, optionally with a batch id, over plaintext or
+    TLS (``tls``: channel credentials), optionally with a bearer token."""
 
     def __init__(
         self,
         address: str,
         compression: grpc.Compression | None = None,
         own_connection: bool = False,
+        tls: grpc.ChannelCredentials | None = None,
+        token: str | None = None,
     ) -> None:
         # Channels of one process share connections unless each keeps its own pool.
         options = [("grpc.use_local_subchannel_pool", 1)] if own_connection else []
-        self.channel = grpc.insecure_channel(address, options, compression=compression)
+        if tls is None:
+            self.channel = grpc.insecure_channel(address, options, compression=compression)
+        else:
+            self.channel = grpc.secure_channel(address, tls, options, compression=compression)
+        self._auth = [("authorization", f"Bearer {token}")] if token else []
         self._export = self.channel.unary_unary(
             EXPORT_METHOD,
             request_serializer=lambda request: (
@@ -38,16 +45,19 @@ class OtlpClient:
             response_deserializer=ExportTraceServiceResponse.FromString,
         )
 
-    def export(self, request, node_id: str | None = None, seq: int | None = None, timeout=30):
-        metadata = []
+    def metadata(self, node_id: str | None, seq: int | None) -> list[tuple[str, str]]:
+        metadata = list(self._auth)
         if node_id is not None:
             metadata.append((NODE_ID_HEADER, node_id))
         if seq is not None:
             metadata.append((BATCH_SEQUENCE_HEADER, str(seq)))
-        return self._export(request, metadata=metadata, timeout=timeout)
+        return metadata
+
+    def export(self, request, node_id: str | None = None, seq: int | None = None, timeout=30):
+        return self._export(request, metadata=self.metadata(node_id, seq), timeout=timeout)
 
     def export_future(self, request, node_id=None, seq=None, timeout=30):
-        metadata = [(NODE_ID_HEADER, node_id), (BATCH_SEQUENCE_HEADER, str(seq))] if node_id else []
+        metadata = self.metadata(node_id, seq) if node_id else list(self._auth)
         return self._export.future(request, metadata=metadata, timeout=timeout)
 
     def close(self) -> None:

@@ -9,9 +9,11 @@ DELETE) takes ~60-100 ms, about the same for one heartbeat as for hundreds. The 
 does not disturb the clock estimate: it lies between the server's receive and send
 times, which the NTP formula takes out.
 
-Status codes: INVALID_ARGUMENT for a request that breaks the contract (see
-``heartbeats.validate``); UNAVAILABLE when the server is stopping or the lake refused the
-commit; DEADLINE_EXCEEDED when the commit did not finish within the call's deadline.
+Status codes: UNAUTHENTICATED / PERMISSION_DENIED when the caller proves no identity
+or heartbeats as another node (store.trust); INVALID_ARGUMENT for a request that breaks
+the contract (see ``heartbeats.validate``); UNAVAILABLE when the server is stopping or
+the lake refused the commit; DEADLINE_EXCEEDED when the commit did not finish within
+the call's deadline.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from store.fleet.heartbeats import Heartbeat, InvalidHeartbeat, record_heartbeat
 from store.fleet.policy import FleetPolicy
 from store.fleet.policy_file import PolicyFile
 from store.ingest.pipeline import IngestPipeline, ShuttingDown
+from store.trust.guard import CallGuard
 
 log = logging.getLogger("parallax.fleet")
 
@@ -41,9 +44,11 @@ class FleetService(fleet_pb2_grpc.FleetServicer):
     def __init__(
         self,
         pipeline: IngestPipeline,
+        guard: CallGuard,
         policy: FleetPolicy | None = None,
         policy_file: PolicyFile | None = None,
     ) -> None:
+        self._guard = guard
         self._policy = policy or (policy_file.current() if policy_file else FleetPolicy())
         self._policy_file = policy_file
         self._recorder = _GroupRecorder(pipeline)
@@ -78,10 +83,12 @@ class FleetService(fleet_pb2_grpc.FleetServicer):
         self, request: fleet_pb2.HeartbeatRequest, context: grpc.aio.ServicerContext
     ) -> fleet_pb2.HeartbeatResponse:
         received_ns = time.time_ns()
+        identity = await self._guard.identify(context)
         try:
             validate(request)
         except InvalidHeartbeat as err:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        await self._guard.require(context, identity, request.node_id)
         remaining = context.time_remaining()
         try:
             await asyncio.wait_for(

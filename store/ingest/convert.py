@@ -87,10 +87,12 @@ _BROKEN_SPAN = "span is not valid OTLP (malformed, or a string field that is not
 
 @dataclass(frozen=True)
 class Incoming:
-    """A parsed request with the batch identity its caller sent (None from other exporters)."""
+    """A parsed request, the batch identity its caller sent (None from other exporters),
+    and the node its spans belong to (the proven or announced node; None: their host.id)."""
 
     request: LeanRequest
     batch_id: BatchId | None = None
+    node_id: str | None = None
 
 
 @dataclass
@@ -186,8 +188,8 @@ def convert(incoming: list[Incoming], limits: SpanLimits = DEFAULT_LIMITS) -> Co
     """Columns for every valid span of the given requests, converted together.
 
     Converting many requests at once spreads the fixed cost of each NumPy/Arrow call over
-    thousands of spans. ``node_id`` (from the batch header) replaces the host.id
-    resource attribute as the spans' node. Every problem in the content is decided per
+    thousands of spans. An incoming ``node_id`` replaces the host.id resource attribute
+    as the spans' node. Every problem in the content is decided per
     span: no content makes this raise.
     """
     encodings, layout = _gather(incoming)
@@ -325,7 +327,7 @@ def _gather(incoming: list[Incoming]) -> tuple[list[bytes], _Layout]:
         *per_span,
         resources,
         scopes,
-        [item.batch_id.node_id if item.batch_id else None for item in incoming],
+        [item.node_id for item in incoming],
         [item.batch_id.seq if item.batch_id else None for item in incoming],
     )
     return encodings, layout

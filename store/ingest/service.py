@@ -21,16 +21,16 @@ import logging
 from collections.abc import Mapping
 
 import grpc
-from google.protobuf import any_pb2, duration_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
-from grpc_status import rpc_status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from parallax.conventions import BATCH_SEQUENCE_HEADER, BUFFER_ID_HEADER, NODE_ID_HEADER
-from parallax.otlp_grpc import trace_export_handler
+from parallax.otlp_grpc import retry_later, trace_export_handler
 from store.ingest import convert
 from store.ingest.ledger import BatchId
 from store.ingest.pipeline import IngestPipeline, QueueFull, ShuttingDown
+from store.ingest.writer import Written
+from store.trust.guard import CallGuard
+from store.trust.identity import Identity
 
 log = logging.getLogger("parallax.ingest")
 
@@ -64,10 +64,13 @@ class TraceService:
 
     Runs on a grpc.aio server: a request waiting for its commit holds no thread, so the
     number of requests in flight is bounded by admission control, not by a thread pool.
+    The caller's identity is checked first (store.trust): nothing of a refused call is
+    parsed or stored.
     """
 
-    def __init__(self, pipeline: IngestPipeline) -> None:
+    def __init__(self, pipeline: IngestPipeline, guard: CallGuard) -> None:
         self.pipeline = pipeline
+        self.guard = guard
 
     def handler(self) -> grpc.GenericRpcHandler:
         return trace_export_handler(self.export)
@@ -75,10 +78,16 @@ class TraceService:
     async def export(
         self, data: bytes, context: grpc.aio.ServicerContext
     ) -> ExportTraceServiceResponse:
+        identity = await self.guard.identify(context)
         try:
             batch = batch_identity(dict(context.invocation_metadata()))
+        except BadBatchHeader as err:
+            self.pipeline.stats.add(requests_invalid=1)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        node_id = await self._node_of_spans(context, identity, batch)
+        try:
             request = convert.parse(data)
-        except (BadBatchHeader, convert.InvalidRequest) as err:
+        except convert.InvalidRequest as err:
             self.pipeline.stats.add(requests_invalid=1)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
         span_count = sum(
@@ -88,16 +97,36 @@ class TraceService:
         )
         if span_count == 0 and batch is None:
             return ExportTraceServiceResponse()
+        incoming = convert.Incoming(request, batch, node_id)
         try:
-            future = self.pipeline.submit(convert.Incoming(request, batch), max(span_count, 1))
+            future = self.pipeline.submit(incoming, max(span_count, 1))
         except QueueFull as err:
-            await context.abort_with_status(_retry_later(str(err), err.retry_after_s))
+            await context.abort_with_status(retry_later(str(err), err.retry_after_s))
         except ShuttingDown as err:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(err))
+        return _response((await self._committed(future, context)).outcome)
+
+    async def _node_of_spans(
+        self, context: grpc.aio.ServicerContext, identity: Identity | None, batch: BatchId | None
+    ) -> str | None:
+        """The node the spans are stored as: the batch's, which the identity must be
+        allowed to write as; else the proven node; else (no authentication) host.id."""
+        if batch is not None:
+            await self.guard.require(context, identity, batch.node_id)
+            return batch.node_id
+        if identity is None:
+            return None
+        if identity.may_write_for != {identity.node_id}:
+            await self.guard.deny(
+                context, f"a gateway names the node it writes for in {NODE_ID_HEADER}"
+            )
+        return identity.node_id
+
+    async def _committed(self, future, context: grpc.aio.ServicerContext) -> Written:
         remaining = context.time_remaining()
         try:
             # shield: a client that gives up must not cancel the commit under way
-            written = await asyncio.wait_for(
+            return await asyncio.wait_for(
                 asyncio.shield(asyncio.wrap_future(future)),
                 remaining if remaining is not None else DEFAULT_WAIT_S,
             )
@@ -108,7 +137,6 @@ class TraceService:
             await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "commit did not finish in time")
         except Exception as err:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"could not commit to the lake: {err}")
-        return _response(written.outcome)
 
 
 def _response(outcome: convert.Outcome) -> ExportTraceServiceResponse:
@@ -118,15 +146,3 @@ def _response(outcome: convert.Outcome) -> ExportTraceServiceResponse:
         response.partial_success.rejected_spans = outcome.rejected
         response.partial_success.error_message = message
     return response
-
-
-def _retry_later(message: str, delay_s: float) -> grpc.Status:
-    retry_info = error_details_pb2.RetryInfo(
-        retry_delay=duration_pb2.Duration(
-            seconds=int(delay_s), nanos=int((delay_s - int(delay_s)) * 1e9)
-        )
-    )
-    detail = any_pb2.Any()
-    detail.Pack(retry_info)
-    status = status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=message, details=[detail])
-    return rpc_status.to_status(status)

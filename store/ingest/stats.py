@@ -25,6 +25,8 @@ class Counters:
     repeated_keys: int = 0
     attributes_dropped: int = 0
     values_truncated: int = 0
+    requests_unauthenticated: int = 0
+    requests_denied: int = 0
 
 
 class IngestStats:
@@ -58,6 +60,7 @@ def summary_line(counters: Counters, seconds: float, queue_spans: int) -> str:
         f"{counters.commits} commits, {counters.batches} batches "
         f"({counters.duplicate_batches} duplicate), {counters.spans_rejected} rejected, "
         f"{counters.requests_invalid} invalid, {counters.requests_refused} refused, "
+        f"{counters.requests_unauthenticated + counters.requests_denied} unauthorized, "
         f"{counters.repeated_keys + counters.attributes_dropped + counters.values_truncated} "
         "attributes cut, "
         f"queue {queue_spans:,} spans"

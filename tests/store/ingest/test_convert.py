@@ -13,7 +13,7 @@ from tests.otlp import export_request, inference_span
 def convert_one(request, node_id=None, batch_seq=None) -> convert.Converted:
     parsed = convert.parse(request.SerializeToString())
     batch_id = BatchId(node_id, "", batch_seq) if node_id is not None else None
-    return convert.convert([convert.Incoming(parsed, batch_id)])
+    return convert.convert([convert.Incoming(parsed, batch_id, node_id)])
 
 
 def rows(converted: convert.Converted) -> list[dict]:
@@ -172,7 +172,7 @@ def test_many_requests_convert_together_and_keep_their_own_outcomes():
         export_request([inference_span()], resource={conv.HOST_ID: "node-z"}),
     ]
     incoming = [
-        convert.Incoming(convert.parse(r.SerializeToString()), BatchId("edge-7", "b", i))
+        convert.Incoming(convert.parse(r.SerializeToString()), BatchId("edge-7", "b", i), "edge-7")
         for i, r in enumerate(requests)
     ]
     converted = convert.convert(incoming)
