@@ -6,8 +6,9 @@ only what the common serializers send: fields in any order, singular fields repe
 values written out, tags and varints longer than needed (up to their limits of 5 and 10
 bytes), negative int32 and int64 values as 10-byte varints, empty and long strings, every
 AnyValue kind nested, doubles with any bit pattern (NaN, infinities), duplicate keys.
+OTLP's trace messages have no repeated scalar fields, so nothing here is packed.
 
-Each span is drawn either "plain" (what the NumPy walk in store/ingest/spans.py
+Each span is drawn either "plain" (mostly what the NumPy walk in store/ingest/spans.py
 handles itself) or "odd" (anything else valid, which the walk leaves to protobuf), so
 both paths are exercised in every run. Strings are valid UTF-8 throughout.
 """
