@@ -155,10 +155,7 @@ class ColumnBuilder:
         return self._spread(rows, pa.array(flags == 1, BOOL))
 
     def _varints_well_formed(self, starts: np.ndarray, lengths: np.ndarray) -> bool:
-        if len(starts) == 0:
-            return True
-        last_bytes = self.flat.data[starts + lengths - 1]
-        return bool(np.all((lengths >= 2) & (lengths <= 11) & (last_bytes < 0x80)))
+        return bool(flat.single_varints(self.flat.data, starts, lengths).all())
 
     # -- slow path -------------------------------------------------------------------
 
@@ -185,9 +182,10 @@ class ColumnBuilder:
         is_string = tags == TAG_STRING
         p_start, p_length, ok = flat.string_payload(data, starts, lengths)
         is_string &= ok
-        is_int = (tags == TAG_INT) & (lengths >= 2) & (lengths <= 11)
+        is_int = (tags == TAG_INT) & flat.single_varints(data, starts, lengths)
         is_double = (tags == TAG_DOUBLE) & (lengths == 9)
         is_bool = (tags == TAG_BOOL) & (lengths == 2)
+        is_bool &= data[np.minimum(starts + 1, len(data) - 1)] <= 1  # others: protobuf reads
         if is_string.any():
             try:
                 pieces.append(

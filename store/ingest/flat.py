@@ -240,3 +240,16 @@ def varints(data: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarr
         byte = data[np.minimum(start + 1 + i, last)].astype(np.uint64)
         result |= np.where(inside, (byte & np.uint64(0x7F)) << np.uint64(7 * i), np.uint64(0))
     return result.view(np.int64)
+
+
+def single_varints(data: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Per tagged AnyValue at ``start`` of ``length`` bytes: whether the bytes after the
+    tag are exactly one varint of at most 10 bytes (every byte but the last continues)."""
+    ok = (length >= 2) & (length <= 11)
+    last = len(data) - 1
+    for i in range(int(length.max(initial=1)) - 1):
+        inside = i < length - 1
+        continues = data[np.minimum(start + 1 + i, last)] >= 0x80
+        is_last = i == length - 2
+        ok &= ~inside | (continues != is_last)
+    return ok

@@ -230,3 +230,32 @@ def test_a_status_is_still_read_as_before():
     span.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR, message="boom"))
     [row] = convert_bytes(export_request([span]).SerializeToString()).table.to_pylist()
     assert (row["status_code"], row["status_message"]) == ("error", "boom")
+
+
+@pytest.mark.parametrize(
+    ("any_value", "text"),
+    [
+        (b"\x18\x01\x18\x02", "2"),  # an int twice: the last one wins
+        (b"\x18\x01\x10\x01", "true"),  # an int, then a bool: the bool wins
+        (b"\x10\x02", "true"),  # a bool written as 2
+        (b"\x18\x96\x01", "150"),
+    ],
+)
+def test_unusual_but_valid_values_read_as_protobuf_reads_them(any_value, text):
+    span = with_raw_attribute(inference_span(), key_value(b"app.x", any_value))
+    converted = convert_bytes(request_of([span]))
+    assert [dict(r["attributes"]).get("app.x") for r in converted.table.to_pylist()][1] == text
+
+
+def test_a_cut_off_varint_rejects_its_span():
+    span = with_raw_attribute(inference_span(), key_value(b"app.x", b"\x18\x80"))
+    [outcome] = convert_bytes(request_of([span])).outcomes
+    assert (outcome.accepted, outcome.rejected) == (1, 1)
+
+
+def test_a_score_sent_twice_keeps_the_last():
+    raw = with_raw_attribute(
+        inference_span(), key_value(conv.OUTPUT_SCORE.encode(), b"\x18\x01\x18\x02")
+    )
+    converted = convert_bytes(request_of([raw]))
+    assert converted.table.column("output_score").to_pylist()[1] == 2.0
