@@ -35,6 +35,7 @@ from types import MappingProxyType
 
 import grpc
 
+from collector.uplink import Uplink, UplinkFiles
 from parallax.proto.fleet.v1 import fleet_pb2, fleet_pb2_grpc
 from parallax.versions import version_key
 
@@ -128,15 +129,21 @@ class HeartbeatClient:
         address: str,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         clock: Callable[[], int] = time.time_ns,
+        files: UplinkFiles | None = None,
     ) -> None:
-        self._channel = grpc.insecure_channel(
-            address, options=[("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS)]
+        self._uplink = Uplink(
+            address,
+            files or UplinkFiles(),
+            [("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS)],
+            on_channel=self._bind,
         )
-        self._heartbeat = fleet_pb2_grpc.FleetStub(self._channel).Heartbeat
         self._timeout_s = timeout_s
         self._clock = clock
         self._sequence = 0
         self._samples: deque[ClockSample] = deque(maxlen=CLOCK_SAMPLES)
+
+    def _bind(self, channel: grpc.Channel) -> None:
+        self._heartbeat = fleet_pb2_grpc.FleetStub(channel).Heartbeat
 
     @property
     def clock_estimate(self) -> ClockSample | None:
@@ -154,7 +161,8 @@ class HeartbeatClient:
         t0 = self._clock()
         started = time.monotonic_ns()
         request.node_send_time_unix_nano = max(0, t0)
-        response = self._heartbeat(request, timeout=self._timeout_s)
+        auth = self._uplink.metadata()
+        response = self._heartbeat(request, metadata=auth, timeout=self._timeout_s)
         t3 = t0 + (time.monotonic_ns() - started)
         t1, t2 = response.server_receive_time_unix_nano, response.server_send_time_unix_nano
         if t1 and t2:
@@ -162,7 +170,7 @@ class HeartbeatClient:
         return _directive(response)
 
     def close(self) -> None:
-        self._channel.close()
+        self._uplink.close()
 
     def __enter__(self) -> HeartbeatClient:
         return self

@@ -29,6 +29,7 @@ from collector.buffer import SegmentLog, UnknownSequenceError
 from collector.buffer.stats import BufferedBatch
 from collector.deadletter import DeadLetterFile
 from collector.retry import Backoff, classify
+from collector.uplink import Uplink, UplinkFiles
 from parallax.conventions import BATCH_SEQUENCE_HEADER, BUFFER_ID_HEADER, NODE_ID_HEADER
 from parallax.otlp_grpc import EXPORT_METHOD
 from parallax.ratelimit import RateLimitedLog
@@ -58,9 +59,16 @@ class ShipperOptions:
 
 
 class BackendClient:
-    """One gRPC channel to the backend; sends a batch's bytes as an Export call."""
+    """One gRPC channel to the backend (collector.uplink: TLS, certificate, token);
+    sends a batch's bytes as an Export call."""
 
-    def __init__(self, address: str, gzip: bool, max_reconnect_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        address: str,
+        gzip: bool,
+        max_reconnect_s: float = 30.0,
+        files: UplinkFiles | None = None,
+    ) -> None:
         compression = grpc.Compression.Gzip if gzip else grpc.Compression.NoCompression
         # gRPC's own reconnect backoff grows to 120 s by default: after a long outage the
         # channel would stay down that long after the backend is back. Cap it like ours.
@@ -69,20 +77,29 @@ class BackendClient:
             ("grpc.min_reconnect_backoff_ms", 100),
             ("grpc.max_reconnect_backoff_ms", int(max_reconnect_s * 1000)),
         ]
-        self.channel = grpc.insecure_channel(address, options=options, compression=compression)
-        self._export = self.channel.unary_unary(
+        self._uplink = Uplink(
+            address, files or UplinkFiles(), options, compression, on_channel=self._bind
+        )
+
+    def _bind(self, channel: grpc.Channel) -> None:
+        self._export = channel.unary_unary(
             EXPORT_METHOD,
             request_serializer=None,
             response_deserializer=ExportTraceServiceResponse.FromString,
         )
 
+    @property
+    def channel(self) -> grpc.Channel:
+        return self._uplink.channel
+
     def export(
         self, payload: bytes, metadata: list[tuple[str, str]], timeout: float
     ) -> ExportTraceServiceResponse:
-        return self._export(payload, metadata=metadata, timeout=timeout)
+        auth = self._uplink.metadata()
+        return self._export(payload, metadata=[*auth, *metadata], timeout=timeout)
 
     def close(self) -> None:
-        self.channel.close()
+        self._uplink.close()
 
 
 class Shipper:
