@@ -1,8 +1,9 @@
-"""``parallax sql``: run a query on a read-only connection and print the result.
+"""``parallax sql``: run a query through the read-only query runner and print the result.
 
 Formats: ``table`` (a boxed table for people), ``csv``, ``json`` (one object per line)
-and ``parquet`` (to ``--output``). The lake is attached read-only, so a statement that
-would write fails with DuckDB's read-only error and changes nothing.
+and ``parquet`` (to ``--output``). The query runs in a confined worker process
+(:mod:`store.readonly_query`), as the dashboard's SQL page does: it reads the lake's
+tables and views and can write nothing; statements other than SELECT are refused.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from parallax.config import StoreSettings
-from store.lake import connect
+from store.readonly_query import QueryLimits, QueryRefused, run_readonly_query
 
 FORMATS = ("table", "csv", "json", "parquet")
 
 
 class QueryError(Exception):
-    """The query failed; the message is DuckDB's."""
+    """The query failed or was refused; the message says why."""
 
 
 def run_query(
@@ -34,29 +35,23 @@ def run_query(
     max_rows: int = 1000,
 ) -> int:
     """Run ``query`` read-only and write the result; return the number of rows."""
-    con = connect(settings, read_only=True)
+    row_limit = max_rows + 1 if output_format == "table" else None
     try:
-        relation = con.sql(query)
-        if relation is None:  # a statement without a result (SET, PRAGMA ...)
-            return 0
-        if output_format == "table":
-            return _print_table(con, relation, max_rows)
-        table = relation.to_arrow_table()
-    except duckdb.Error as err:
-        raise QueryError(str(err).strip()) from err
-    finally:
-        con.close()
-    _write(table, output_format, output or sys.stdout.buffer)
-    return table.num_rows
+        result = run_readonly_query(settings, query, QueryLimits(row_limit=row_limit))
+    except QueryRefused as err:
+        raise QueryError(str(err)) from err
+    if result.table is None:  # no statement in the text
+        return 0
+    if output_format == "table":
+        return _print_table(result.table, max_rows)
+    _write(result.table, output_format, output or sys.stdout.buffer)
+    return result.table.num_rows
 
 
-def _print_table(
-    con: duckdb.DuckDBPyConnection, relation: duckdb.DuckDBPyRelation, max_rows: int
-) -> int:
-    """Run the query once (one row more than shown, to know whether there are more)."""
-    rows = relation.limit(max_rows + 1).to_arrow_table()
+def _print_table(rows: pa.Table, max_rows: int) -> int:
+    """Print at most ``max_rows`` (one more was asked for, to know whether there are more)."""
     shown = rows.slice(0, max_rows)
-    con.from_arrow(shown).show(max_rows=max_rows, max_width=200)
+    duckdb.from_arrow(shown).show(max_rows=max_rows, max_width=200)
     if rows.num_rows > max_rows:
         print(f"(showing the first {max_rows} rows; use --max-rows or --format csv for all)")
     return shown.num_rows

@@ -1,4 +1,4 @@
-"""`parallax sql`: read-only queries with table, CSV, JSON and Parquet output."""
+"""`parallax sql`: confined read-only queries with table, CSV, JSON and Parquet output."""
 
 from __future__ import annotations
 
@@ -68,11 +68,21 @@ def test_table_output_from_the_command_line_reads_stdin(lake, capsys, monkeypatc
         "CREATE TABLE x AS SELECT 1",
     ],
 )
-def test_statements_that_write_fail_on_the_read_only_connection(lake, statement, capsys):
-    with pytest.raises(QueryError, match="read-only"):
+def test_statements_that_write_are_refused_and_change_nothing(lake, statement, capsys):
+    with pytest.raises(QueryError, match="never writes"):
         run_query(lake, statement, "csv", io.BytesIO())
     assert main(["sql", "--lake", lake.path, statement]) == 1
-    assert "read-only" in capsys.readouterr().err
+    assert "never writes" in capsys.readouterr().err
+    assert run_query(lake, "SELECT trace_id FROM spans", "csv", io.BytesIO()) == 2
+
+
+def test_attach_and_copy_are_refused_like_on_the_sql_page(lake, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for statement in (f"ATTACH '{elsewhere}/x.duckdb' AS x", f"COPY spans TO '{elsewhere}/x.csv'"):
+        with pytest.raises(QueryError, match="ATTACH, COPY"):
+            run_query(lake, statement, "csv", io.BytesIO())
+    assert list(elsewhere.iterdir()) == []
 
 
 def test_a_syntax_error_is_reported_plainly(lake, capsys):
