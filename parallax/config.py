@@ -303,6 +303,17 @@ class ReconcilerSettings:
     )
 
 
+_MEMORY_UNITS = ("KB", "MB", "GB", "TB", "KIB", "MIB", "GIB", "TIB")
+
+
+def _memory_size(value: str) -> str | None:
+    text = value.strip().upper()
+    unit = text.lstrip("0123456789. ")
+    number = text[: len(text) - len(unit)].strip()
+    valid = unit in _MEMORY_UNITS and number.replace(".", "", 1).isdigit() and float(number) > 0
+    return None if valid else "must be a size such as '512MB' or '2GB'"
+
+
 @dataclass(frozen=True)
 class DashboardSettings:
     """``[dashboard]``: the Streamlit app SREs open (``parallax dashboard``)."""
@@ -321,7 +332,18 @@ class DashboardSettings:
     )
     query_row_limit: int = _setting(10_000, "Rows the SQL page returns at most.", _positive)
     query_timeout_s: float = _setting(
-        10.0, "The SQL page interrupts a query running longer than this.", _positive
+        10.0, "The SQL page stops a query running longer than this.", _positive
+    )
+    sql_memory_limit: str = _setting(
+        "1GB",
+        "Memory one SQL page query may use (DuckDB's memory_limit, e.g. '512MB', '2GB'); "
+        "a query that needs more is stopped.",
+        _memory_size,
+    )
+    sql_max_result_bytes: int = _setting(
+        32 * 1024 * 1024,
+        "Bytes of result (Arrow data) one SQL page query returns at most; rows past it are cut.",
+        _positive,
     )
 
 

@@ -7,6 +7,7 @@ test's temporary directory.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -17,7 +18,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.dashboard.fixture_lake import UNTIL
+from parallax.config import StoreSettings
+from tests.dashboard.fixture_lake import UNTIL, build
 from tests.servers import free_port
 from tests.waiting import wait_until
 
@@ -41,18 +43,42 @@ PAGES = {
     "skew": ["Nodes behind tolerance", "fraud-scoring", "share of nodes"],
     "divergence": ["Variant pairs", "Diverging inputs"],  # the latter only with disagreements
     "latency": ["Variants with p95 over budget", "Budget (edge class): 30 ms"],
-    "sql": ["6 rows in"],
+    "sql": ["6 rows in"],  # after pressing Run
 }
+# Queries a hostile link may carry; {lake}, {catalog}, {lock}, {data_file} are the lake's paths.
+HOSTILE = [
+    "ATTACH '{catalog}' AS cat (TYPE sqlite); CREATE TABLE cat.pwned (a INTEGER)",
+    "COPY (SELECT 1 AS a) TO '{data_file}' (FORMAT parquet)",
+    "SELECT content FROM read_blob('{catalog}')",
+    "SELECT content FROM read_text('{lock}')",
+    "SELECT file FROM glob('{lake}/*')",
+    "SELECT * FROM sqlite_scan('{catalog}', 'ducklake_data_file')",
+]
 SQL = "SELECT node_id FROM nodes"
 
 
 @pytest.fixture
 def dashboard(fleet_lake, tmp_path) -> Iterator[str]:
-    """`parallax dashboard` on a free port; yields its base URL once it answers."""
+    """`parallax dashboard` on the fixture lake; yields its base URL once it answers."""
+    yield from _run_dashboard(fleet_lake.path, tmp_path)
+
+
+@pytest.fixture
+def lake_copy(tmp_path) -> Path:
+    """A fixture lake of this test's own, for attacks on its files."""
+    return Path(build(StoreSettings(path=str(tmp_path / "lake"))).path)
+
+
+@pytest.fixture
+def dashboard_on_copy(lake_copy, tmp_path) -> Iterator[str]:
+    yield from _run_dashboard(str(lake_copy), tmp_path)
+
+
+def _run_dashboard(lake: str, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     log = (tmp_path / "dashboard.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "parallax.cli", "dashboard", "--lake", fleet_lake.path,
+        [sys.executable, "-m", "parallax.cli", "dashboard", "--lake", lake,
          "--listen", f"127.0.0.1:{port}"],
         stdout=log, stderr=subprocess.STDOUT,
         env={k: v for k, v in os.environ.items() if not k.startswith("PARALLAX_")},
@@ -103,6 +129,8 @@ def test_every_page_renders_its_data_in_a_real_browser(dashboard, browser, tmp_p
             params["q"] = SQL
         browser.get(f"{dashboard}/{page}?{urlencode(params)}")
         body = browser.find_element(By.TAG_NAME, "body")
+        if page == "sql":
+            _press_run(browser)
 
         def shows(_: object, body=body, proofs=proofs) -> bool:
             return all(proof in body.text for proof in proofs)
@@ -113,3 +141,71 @@ def test_every_page_renders_its_data_in_a_real_browser(dashboard, browser, tmp_p
             browser.save_screenshot(str(tmp_path / f"{page or 'overview'}.png"))
         assert not browser.find_elements(By.CSS_SELECTOR, "[data-testid='stException']"), page
         assert "Traceback" not in body.text, page
+
+
+@pytest.mark.slow
+def test_hostile_links_to_the_sql_page_run_nothing_until_run_and_then_change_and_leak_nothing(
+    dashboard_on_copy, lake_copy, browser, tmp_path
+):
+    from selenium.webdriver.common.by import By
+
+    before, secrets = _lake_files(lake_copy), _secrets_of(lake_copy)
+    for number, template in enumerate(HOSTILE):
+        query = _fill(template, lake_copy)
+        browser.get(f"{dashboard_on_copy}/sql?{urlencode({'q': query, 'refresh': 'false'})}")
+        _wait_for_text(browser, "Nothing has run yet")
+        assert browser.find_element(By.TAG_NAME, "textarea").get_attribute("value") == query
+        assert _lake_files(lake_copy) == before, f"{query} ran before Run was pressed"
+        _press_run(browser)
+        _wait_for(browser, "[data-testid='stAlert']")
+        browser.save_screenshot(str(tmp_path / f"hostile-{number}.png"))
+        page = browser.find_element(By.TAG_NAME, "body").text
+        assert "refused" in page or "cannot" in page.lower() or "unable" in page.lower(), query
+        assert not any(secret in page for secret in secrets), query
+        assert _lake_files(lake_copy) == before, query
+
+
+def _fill(template: str, lake: Path) -> str:
+    data_file = next((lake / "data").rglob("*.parquet"))
+    return template.format(
+        lake=lake, catalog=lake / "catalog.sqlite", lock=lake / "writer.lock", data_file=data_file
+    )
+
+
+def _lake_files(root: Path) -> dict[str, str]:
+    """Every file of the lake with its hash (SQLite's -wal and -shm belong to readers too)."""
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and not path.name.endswith(("-wal", "-shm"))
+    }
+
+
+def _secrets_of(root: Path) -> list[str]:
+    lock = (root / "writer.lock").read_text().strip()
+    return ["SQLite format 3", lock, "ducklake_data_file_id"]
+
+
+def _press_run(browser) -> None:
+    from selenium.webdriver.common.by import By
+
+    _wait_for(browser, "[data-testid='stBaseButton-primary']")
+    browser.find_element(By.CSS_SELECTOR, "[data-testid='stBaseButton-primary']").click()
+
+
+def _wait_for(browser, selector: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 60).until(
+        lambda driver: driver.find_elements(By.CSS_SELECTOR, selector), message=selector
+    )
+
+
+def _wait_for_text(browser, text: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 60).until(
+        lambda driver: text in driver.find_element(By.TAG_NAME, "body").text, message=text
+    )

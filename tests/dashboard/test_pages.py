@@ -161,8 +161,13 @@ def test_latency_filtered_to_one_tier(fleet_lake, open_page):
     assert list(table(app, 0).tier) == ["cloud"]
 
 
-def test_sql_page_runs_a_query_and_offers_csv(fleet_lake, open_page):
+def test_sql_page_shows_a_query_from_the_url_and_runs_it_only_when_run_is_pressed(
+    fleet_lake, open_page
+):
     app = open_page(fleet_lake, "sql", q="SELECT node_id FROM nodes ORDER BY 1")
+    assert app.text_area(key="q").value == "SELECT node_id FROM nodes ORDER BY 1"
+    assert not app.dataframe and not app.error
+    app.button(key="run").click().run()
     assert list(table(app).node_id) == [
         "cloud-01", "edge-01", "edge-02", "edge-03", "edge-04", "near-01",
     ]  # fmt: skip
@@ -172,6 +177,7 @@ def test_sql_page_runs_a_query_and_offers_csv(fleet_lake, open_page):
 def test_sql_page_caps_the_rows(fleet_lake, open_page, monkeypatch):
     monkeypatch.setenv("PARALLAX_DASHBOARD_QUERY_ROW_LIMIT", "7")
     app = open_page(fleet_lake, "sql", q="SELECT * FROM spans")
+    app.button(key="run").click().run()
     assert len(table(app)) == 7
     assert any("dashboard.query_row_limit" in c.value for c in app.caption)
 
@@ -187,6 +193,7 @@ def test_sql_page_caps_the_rows(fleet_lake, open_page, monkeypatch):
 )
 def test_sql_page_refuses_writes_with_a_clear_message(fleet_lake, open_page, statement, says):
     app = open_page(fleet_lake, "sql", q=statement)
+    app.button(key="run").click().run()
     assert says in app.error[0].value
 
 
