@@ -51,6 +51,12 @@ def _one_of(*choices: str) -> Callable[[str], str | None]:
     return check
 
 
+def _listen_address(value: str) -> str | None:
+    if value.startswith("unix:"):
+        return None if len(value) > len("unix:") else "unix: needs a socket path"
+    return _host_port(value)
+
+
 def _host_port_or_empty(value: str) -> str | None:
     return _host_port(value) if value else None
 
@@ -189,9 +195,34 @@ class ServerSettings:
 class CollectorSettings:
     """The edge agent (``parallax collector``)."""
 
-    listen: str = _setting("127.0.0.1:4317", "Local OTLP/gRPC address apps export to.", _host_port)
+    listen: str = _setting(
+        "127.0.0.1:4317",
+        "Local OTLP/gRPC address apps export to: HOST:PORT, or unix:PATH for a socket only "
+        "local users with file permission can use.",
+        _listen_address,
+    )
+    receiver_token_file: str = _setting(
+        "", "File with a token apps must send as 'authorization: Bearer <token>' (optional)."
+    )
+    insecure: bool = _setting(
+        False,
+        "Allow the local receiver to listen beyond loopback without a receiver token "
+        "(every start warns).",
+    )
     backend: str = _setting(
         "", "Address of `parallax server` (HOST:PORT); required to run.", _host_port_or_empty
+    )
+    backend_ca_file: str = _setting(
+        "", "PEM CA bundle the server's certificate must chain to: the uplink uses TLS."
+    )
+    tls_cert_file: str = _setting(
+        "", "PEM client certificate for mutual TLS (its Common Name is the node id)."
+    )
+    tls_key_file: str = _setting("", "PEM private key of collector.tls_cert_file.")
+    token_file: str = _setting(
+        "",
+        "File with this node's token (parallax credentials add NODE_ID), sent on every call "
+        "to the server; re-read on change.",
     )
     node_id: str = _setting("", "This node's id (host.id); empty for the host name.")
     hardware_tier: str = _setting(
