@@ -21,6 +21,7 @@ from pathlib import Path
 
 import grpc
 
+from collector.admission import ExportAdmission
 from collector.buffer import BufferSettings, SegmentLog
 from collector.deadletter import DeadLetterFile
 from collector.heartbeat import (
@@ -43,6 +44,18 @@ from parallax.errors import ConfigError
 
 log = logging.getLogger("parallax.collector")
 RECEIVER_GRACE_S = 5.0
+# The receiver's connections: an app's channel idle this long is closed (it reconnects
+# when it next exports); any connection is closed after CONNECTION_MAX_AGE_S, its calls
+# in progress getting CONNECTION_AGE_GRACE_S to finish. Calls past the limit below are
+# refused by gRPC itself; the collector's own admission refuses far earlier.
+CONNECTION_MAX_IDLE_S = 300
+CONNECTION_MAX_AGE_S = 3600
+CONNECTION_AGE_GRACE_S = 30
+GRPC_CALLS_PER_EXPORT_SLOT = 8
+STREAMS_PER_CONNECTION = 64
+# How long an admitted export may wait for room under collector.intake_max_bytes before
+# it is refused with RetryInfo.
+ADMISSION_WAIT_S = 1.0
 
 
 @dataclass
@@ -66,13 +79,18 @@ class RunningCollector:
     def summary_line(self) -> str:
         """One line for the log: what came in, what was kept, what was delivered or lost."""
         tagging, shipped, stats = self.tagger.counters, self.shipper.counters, self.buffer.stats()
+        refused = self.receiver.admission.counters
+        dead_letters = self.shipper.dead_letters
         return (
             f"collector: {tagging.spans_in:,} spans in, {tagging.spans_sampled_out:,} sampled "
-            f"out, {self.receiver.invalid_requests} invalid requests, "
+            f"out, {self.receiver.counters.invalid_requests} invalid requests, "
+            f"{refused.exports_refused_busy + refused.exports_refused_bytes:,} exports refused "
+            f"as busy, {self.receiver.counters.spans_too_large} spans too large, "
             f"{tagging.unknown_quantization} unknown quantizations, {tagging.unknown_tier} "
             f"unknown tiers; {shipped.spans_delivered:,} delivered in "
             f"{shipped.batches_delivered:,} batches, {shipped.spans_rejected} rejected, "
-            f"{shipped.retries} retries, {self.shipper.dead_letters.batches} dead-lettered; "
+            f"{shipped.retries} retries, {dead_letters.batches} dead-lettered "
+            f"({dead_letters.dropped_spans:,} dead-lettered spans dropped); "
             f"buffer {stats.pending_batches} batches pending (oldest "
             f"{stats.oldest_pending_age_s:.0f}s), {stats.dropped_spans:,} spans dropped"
         )
@@ -145,6 +163,11 @@ def start_collector(settings: CollectorSettings) -> RunningCollector:
     """Open the buffer, start shipping and receiving; raises on an unusable buffer or port."""
     if not settings.backend:
         raise ConfigError("collector.backend is not set: the address of `parallax server`")
+    if settings.intake_max_bytes < settings.receive_max_message_bytes:
+        raise ConfigError(
+            "collector.intake_max_bytes must be at least collector.receive_max_message_bytes "
+            "(else the largest export could never be accepted)"
+        )
     identity = NodeIdentity(
         settings.node_id or socket.gethostname(),
         settings.hardware_tier,
@@ -161,11 +184,23 @@ def start_collector(settings: CollectorSettings) -> RunningCollector:
             buffer,
             BackendClient(settings.backend, settings.gzip, settings.retry_max_s),
             shipper_options(settings, identity.node_id),
-            DeadLetterFile(Path(settings.buffer_dir) / "dead-letter.jsonl"),
+            DeadLetterFile(
+                Path(settings.buffer_dir) / "dead-letter.jsonl", settings.dead_letter_max_bytes
+            ),
         )
-        receiver = Receiver(tagger, intake)
+        receiver = Receiver(
+            tagger,
+            intake,
+            ExportAdmission(
+                settings.max_concurrent_exports,
+                settings.intake_max_bytes,
+                settings.receive_max_message_bytes,
+                ADMISSION_WAIT_S,
+            ),
+            settings.batch_max_bytes,
+        )
         loop = EventLoopThread("collector-aio")
-        grpc_server = loop.run(_create_server())
+        grpc_server = loop.run(_create_server(settings))
         grpc_server.add_generic_rpc_handlers((receiver.handler(),))
         port = grpc_server.add_insecure_port(settings.listen)
         if port == 0:
@@ -235,5 +270,25 @@ def shipper_options(settings: CollectorSettings, node_id: str) -> ShipperOptions
     )
 
 
-async def _create_server() -> grpc.aio.Server:
-    return grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+async def _create_server(settings: CollectorSettings) -> grpc.aio.Server:
+    return grpc.aio.server(
+        options=receiver_server_options(settings),
+        maximum_concurrent_rpcs=settings.max_concurrent_exports * GRPC_CALLS_PER_EXPORT_SLOT,
+    )
+
+
+def receiver_server_options(settings: CollectorSettings) -> list[tuple[str, int]]:
+    """gRPC options of the receiver's server (the numbers are in docs/collector.md).
+
+    Without BDP probing a call's HTTP/2 window stays at 64 KiB until the receiver reads
+    its message, so calls waiting for admission or refused hold no more than that.
+    """
+    return [
+        ("grpc.so_reuseport", 0),
+        ("grpc.max_receive_message_length", settings.receive_max_message_bytes),
+        ("grpc.max_concurrent_streams", STREAMS_PER_CONNECTION),
+        ("grpc.http2.bdp_probe", 0),
+        ("grpc.max_connection_idle_ms", CONNECTION_MAX_IDLE_S * 1000),
+        ("grpc.max_connection_age_ms", CONNECTION_MAX_AGE_S * 1000),
+        ("grpc.max_connection_age_grace_ms", CONNECTION_AGE_GRACE_S * 1000),
+    ]

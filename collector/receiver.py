@@ -1,14 +1,26 @@
 """The local OTLP/gRPC receiver: apps export to it unchanged.
 
-Each export is parsed, tagged and sampled (collector.tagging), handed to the intake, and
-acknowledged once it is durable in the buffer. A request that cannot be parsed gets
-INVALID_ARGUMENT; a buffer that cannot write gets UNAVAILABLE (the app's exporter
-retries).
+Each export takes a slot (collector.admission) before its message is read, is parsed,
+tagged and sampled (collector.tagging), split into pieces the backend accepts
+(collector.splitting), handed to the intake, and acknowledged once every piece is
+durable in the buffer. Answers:
+
+- OK, with ``partial_success`` for spans that alone exceed ``batch_max_bytes``;
+- RESOURCE_EXHAUSTED with RetryInfo when every slot is taken or the intake holds its
+  bound of bytes (the app's exporter retries after ``RETRY_AFTER_S``);
+- RESOURCE_EXHAUSTED without RetryInfo when a batch cannot fit in a buffer segment;
+- INVALID_ARGUMENT for a request that is not one OTLP export;
+- UNAVAILABLE when the buffer cannot write (disk full: the app retries).
+
+The method is served as a client-streaming call so that admission happens before the
+message is read: a unary handler only runs once gRPC holds the whole message.
 """
 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import Future
+from dataclasses import dataclass
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -17,39 +29,117 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from collector.admission import ExportAdmission
 from collector.buffer import BatchTooLargeError
 from collector.intake import Intake
+from collector.splitting import split_request
 from collector.tagging import Tagger
-from parallax.otlp_grpc import trace_export_handler
+from parallax.otlp_grpc import TRACE_SERVICE, retry_later
+
+# What the app is told to wait before retrying a refused export. The intake drains in
+# tens of milliseconds unless the disk is slow, so one second is ample.
+RETRY_AFTER_S = 1.0
+
+
+@dataclass
+class ReceiverCounters:
+    invalid_requests: int = 0
+    spans_too_large: int = 0  # left out of an export: larger than batch_max_bytes alone
 
 
 class Receiver:
     """TraceService/Export for apps on this node."""
 
-    def __init__(self, tagger: Tagger, intake: Intake) -> None:
+    def __init__(
+        self, tagger: Tagger, intake: Intake, admission: ExportAdmission, batch_max_bytes: int
+    ) -> None:
         self._tagger = tagger
         self._intake = intake
-        self.invalid_requests = 0
+        self.admission = admission
+        self._batch_max_bytes = batch_max_bytes
+        self.counters = ReceiverCounters()
 
     def handler(self) -> grpc.GenericRpcHandler:
-        return trace_export_handler(self.export)
+        return grpc.method_handlers_generic_handler(
+            TRACE_SERVICE,
+            {
+                "Export": grpc.stream_unary_rpc_method_handler(
+                    self.export,
+                    request_deserializer=None,
+                    response_serializer=ExportTraceServiceResponse.SerializeToString,
+                )
+            },
+        )
 
-    async def export(
-        self, data: bytes, context: grpc.aio.ServicerContext
-    ) -> ExportTraceServiceResponse:
+    async def export(self, _requests, context: grpc.aio.ServicerContext):
+        if not self.admission.take_slot():
+            await context.abort_with_status(
+                retry_later("collector busy: too many exports in progress", RETRY_AFTER_S)
+            )
+        try:
+            if not await self.admission.reserve():
+                await context.abort_with_status(
+                    retry_later("collector busy: intake holds its bound of bytes", RETRY_AFTER_S)
+                )
+            held = self.admission.max_message_bytes
+            try:
+                data = await self._read_one(context)
+                self.admission.settle(len(data))
+                held = len(data)
+                return await self._buffer(data, context)
+            finally:
+                self.admission.release(held)
+        finally:
+            self.admission.release_slot()
+
+    async def _read_one(self, context: grpc.aio.ServicerContext) -> bytes:
+        data = await context.read()
+        if data is grpc.aio.EOF or await context.read() is not grpc.aio.EOF:
+            self.counters.invalid_requests += 1
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "expected one export request")
+        return data
+
+    async def _buffer(self, data: bytes, context: grpc.aio.ServicerContext):
         try:
             request = ExportTraceServiceRequest.FromString(data)
         except DecodeError as err:
-            self.invalid_requests += 1
+            self.counters.invalid_requests += 1
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not an OTLP export: {err}")
+        futures, spans_too_large = self._submit(request)
+        del request  # the intake holds the pieces until they are buffered
+        errors = await _failures(futures)
+        if any(isinstance(error, BatchTooLargeError) for error in errors):
+            # retrying cannot help: OTLP says no RetryInfo
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(errors[0]))
+        if errors:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"could not buffer: {errors[0]}")
+        return self._response(spans_too_large)
+
+    def _submit(self, request: ExportTraceServiceRequest) -> tuple[list[Future], int]:
+        """Tag, sample and split ``request``, hand the pieces to the intake; returns their
+        futures and the number of spans left out for size."""
         kept = self._tagger.process(request)
         if kept == 0:
-            return ExportTraceServiceResponse()
-        future = self._intake.submit(request.SerializeToString(), kept)
-        try:
-            await asyncio.shield(asyncio.wrap_future(future))
-        except BatchTooLargeError as err:  # retrying cannot help: OTLP says no RetryInfo
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(err))
-        except Exception as err:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"could not buffer: {err}")
-        return ExportTraceServiceResponse()
+            return [], 0
+        split = split_request(request, kept, self._batch_max_bytes)
+        futures = [self._intake.submit(piece.payload, piece.span_count) for piece in split.pieces]
+        return futures, split.spans_too_large
+
+    def _response(self, spans_too_large: int) -> ExportTraceServiceResponse:
+        response = ExportTraceServiceResponse()
+        if spans_too_large:
+            self.counters.spans_too_large += spans_too_large
+            response.partial_success.rejected_spans = spans_too_large
+            response.partial_success.error_message = (
+                f"{spans_too_large} span(s) larger than collector.batch_max_bytes "
+                f"({self._batch_max_bytes} bytes) once tagged were dropped"
+            )
+        return response
+
+
+async def _failures(futures: list[Future]) -> list[BaseException]:
+    """Wait for every future, even if the call is cancelled meanwhile; their errors."""
+    outcomes = await asyncio.shield(
+        asyncio.gather(*map(asyncio.wrap_future, futures), return_exceptions=True)
+    )
+    return [outcome for outcome in outcomes if isinstance(outcome, BaseException)]

@@ -264,8 +264,8 @@ class CollectorSettings:
     )
     max_concurrent_exports: int = _setting(
         16,
-        "App exports worked on at once (also the streams per connection); more are refused "
-        "with RESOURCE_EXHAUSTED and RetryInfo.",
+        "App exports worked on at once; more are refused with RESOURCE_EXHAUSTED and "
+        "RetryInfo.",
         _positive,
     )
     intake_max_bytes: int = _setting(
