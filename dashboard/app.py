@@ -1,10 +1,12 @@
 """The dashboard's entry point: ``streamlit run dashboard/app.py`` (``parallax dashboard`` does).
 
-Each run draws the global filters in the sidebar, the auto-refresh switch, and the page
+Each run first shows the insecure-deployment banner when the settings call for it, then
+asks who is looking (``dashboard.auth``, ``dashboard/auth.py``): someone not signed in
+sees the sign-in (or "not signed in") and nothing else, and nothing reads the lake.
+Then it draws the global filters in the sidebar, the auto-refresh switch, and the page
 the URL names (``st.navigation``; one module per page under ``dashboard/views/``, named
 so rather than ``pages/``, which would switch Streamlit to its older multipage mode).
-A lake that is missing, empty or busy shows a message instead of the page's data.
-"""
+A lake that is missing, empty or busy shows a message instead of the page's data."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import data, filters, queries
+from dashboard import auth, data, filters, queries, ui
 from dashboard.settings import current
 from parallax.errors import ConfigError
 
@@ -64,7 +66,13 @@ def main() -> None:
     except ConfigError as err:
         st.error(f"The dashboard's settings are not valid: {err}")
         st.stop()
-    page = st.navigation(_pages())
+    ui.insecure_banner(settings)
+    user = auth.viewer(settings.dashboard)
+    page = st.navigation(_pages(), position="sidebar" if user else "hidden")
+    if user is None:
+        auth.sign_in_page(settings.dashboard)
+        return
+    auth.sidebar_user(settings.dashboard, user)
     try:
         options = data.frame(queries.filter_options)
         by_kind = options.groupby("kind")["value"].apply(list)

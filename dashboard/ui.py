@@ -9,7 +9,7 @@ import streamlit as st
 from dashboard import data, filters
 from dashboard.queries import Scope
 from dashboard.settings import current
-from parallax.config import DashboardSettings
+from parallax.config import DashboardSettings, Settings
 
 
 @dataclass(frozen=True)
@@ -41,3 +41,23 @@ def page(title: str) -> PageContext:
 def nothing(what: str) -> None:
     """The empty state of one section: say what is missing and what to try."""
     st.info(f"{what} Widen the time range or clear a filter in the sidebar.")
+
+
+def insecure_banner(settings: Settings) -> None:
+    """On every page while the configuration lets anyone in: say who may do what."""
+    risks = []
+    if settings.server.insecure:
+        risks.append(
+            "server.insecure = true lets anyone who can reach the server write spans and "
+            "heartbeats as any node"
+        )
+    if settings.dashboard.insecure:
+        risks.append(
+            "dashboard.insecure = true lets anyone who can reach the dashboard view it "
+            "without signing in"
+        )
+    if risks:
+        st.warning(
+            f"Insecure deployment: {'; '.join(risks)}. See docs/security.md.",
+            icon=":material/gpp_maybe:",
+        )

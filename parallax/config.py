@@ -345,6 +345,17 @@ def _memory_size(value: str) -> str | None:
     return None if valid else "must be a size such as '512MB' or '2GB'"
 
 
+def _empty_or_oauth2callback(value: str) -> str | None:
+    if not value or value.endswith("/oauth2callback"):
+        return None
+    return "must end with /oauth2callback, e.g. https://parallax.example/oauth2callback"
+
+
+def _header_name(value: str) -> str | None:
+    token = value and all(c.isalnum() or c in "-_" for c in value)
+    return None if token else "must be an HTTP header name, e.g. X-Forwarded-Email"
+
+
 @dataclass(frozen=True)
 class DashboardSettings:
     """``[dashboard]``: the Streamlit app SREs open (``parallax dashboard``)."""
@@ -375,6 +386,45 @@ class DashboardSettings:
         32 * 1024 * 1024,
         "Bytes of result (Arrow data) one SQL page query returns at most; rows past it are cut.",
         _positive,
+    )
+    auth: str = _setting(
+        "none",
+        "Who may look: 'none' (loopback only), 'oidc' (Streamlit's OpenID Connect login) or "
+        "'proxy' (a signing-in reverse proxy passes the user in proxy_user_header).",
+        _one_of("none", "oidc", "proxy"),
+    )
+    insecure: bool = _setting(
+        False,
+        "Allow listening beyond loopback without authentication, or in proxy mode (every "
+        "start warns, every page shows a banner).",
+    )
+    oidc_server_metadata_url: str = _setting(
+        "",
+        "The OpenID provider's discovery document, e.g. "
+        "'https://accounts.google.com/.well-known/openid-configuration'.",
+    )
+    oidc_client_id: str = _setting("", "The dashboard's client id at the OpenID provider.")
+    oidc_client_secret_file: str = _setting(
+        "", "File holding the client secret (one line; the secret never goes in the config)."
+    )
+    oidc_redirect_uri: str = _setting(
+        "",
+        "Where the provider sends people back: the dashboard's public URL + '/oauth2callback'.",
+        _empty_or_oauth2callback,
+    )
+    oidc_cookie_secret_file: str = _setting(
+        "",
+        "File holding the secret that signs the login cookie; empty: a new random one at "
+        "every start (everyone signs in again after a restart).",
+    )
+    proxy_user_header: str = _setting(
+        "X-Forwarded-Email",
+        "The header the reverse proxy sets to the signed-in user (oauth2-proxy: "
+        "X-Forwarded-Email; nginx auth_request: whatever proxy_set_header names).",
+        _header_name,
+    )
+    proxy_sign_out_url: str = _setting(
+        "", "The proxy's sign-out link shown in the sidebar, e.g. '/oauth2/sign_out'."
     )
 
 
