@@ -104,6 +104,11 @@ def _healthy(url: str) -> bool:
 
 @pytest.fixture
 def browser(tmp_path):
+    yield from start_chromium(tmp_path)
+
+
+def start_chromium(tmp_path: Path) -> Iterator:
+    """Headless Chromium driven by chromedriver; quits when the generator is closed."""
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         pytest.fail("Debian's chromium and chromium-driver are missing: run `make test`")
     from selenium import webdriver
