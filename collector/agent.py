@@ -12,6 +12,7 @@ buffer what was accepted, ship for up to ``shutdown_flush_s``, keep the rest on 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import signal
 import socket
@@ -37,10 +38,12 @@ from collector.receiver import Receiver
 from collector.sampling import Sampler
 from collector.shipper import BackendClient, Shipper, ShipperOptions
 from collector.tagging import NodeIdentity, Tagger
+from collector.uplink import UplinkFiles
 from parallax import __version__
 from parallax.aio import EventLoopThread
 from parallax.config import CollectorSettings, Settings
 from parallax.errors import ConfigError
+from parallax.exposure import is_loopback, require_loopback_unless_secured
 
 log = logging.getLogger("parallax.collector")
 RECEIVER_GRACE_S = 5.0
@@ -56,6 +59,7 @@ STREAMS_PER_CONNECTION = 64
 # How long an admitted export may wait for room under collector.intake_max_bytes before
 # it is refused with RetryInfo.
 ADMISSION_WAIT_S = 1.0
+UNIX_SOCKET_MODE = 0o660
 
 
 @dataclass
@@ -168,6 +172,8 @@ def start_collector(settings: CollectorSettings) -> RunningCollector:
             "collector.intake_max_bytes must be at least collector.receive_max_message_bytes "
             "(else the largest export could never be accepted)"
         )
+    receiver_token = _receiver_token(settings)
+    uplink = uplink_files(settings)
     identity = NodeIdentity(
         settings.node_id or socket.gethostname(),
         settings.hardware_tier,
@@ -182,7 +188,7 @@ def start_collector(settings: CollectorSettings) -> RunningCollector:
         )
         shipper = Shipper(
             buffer,
-            BackendClient(settings.backend, settings.gzip, settings.retry_max_s),
+            BackendClient(settings.backend, settings.gzip, settings.retry_max_s, uplink),
             shipper_options(settings, identity.node_id),
             DeadLetterFile(
                 Path(settings.buffer_dir) / "dead-letter.jsonl", settings.dead_letter_max_bytes
@@ -198,21 +204,18 @@ def start_collector(settings: CollectorSettings) -> RunningCollector:
                 ADMISSION_WAIT_S,
             ),
             settings.batch_max_bytes,
+            receiver_token,
         )
         loop = EventLoopThread("collector-aio")
         grpc_server = loop.run(_create_server(settings))
         grpc_server.add_generic_rpc_handlers((receiver.handler(),))
-        port = grpc_server.add_insecure_port(settings.listen)
-        if port == 0:
-            loop.close()
-            raise ConfigError(f"collector.listen: cannot listen on {settings.listen}")
+        address = _bind(grpc_server, settings.listen, loop)
         intake.start()
         shipper.start()
         loop.run(grpc_server.start())
     except BaseException:
         buffer.close()
         raise
-    address = f"{settings.listen.rpartition(':')[0]}:{port}"
     log.info(
         "collector %s listening on %s, shipping to %s, buffer %s",
         identity.node_id,
@@ -224,7 +227,7 @@ def start_collector(settings: CollectorSettings) -> RunningCollector:
         settings, identity, buffer, tagger, intake, shipper, receiver, grpc_server, loop, address
     )
     collector.heartbeat = HeartbeatLoop(
-        HeartbeatClient(settings.backend),
+        HeartbeatClient(settings.backend, files=uplink),
         collector.node_state,
         collector.apply,
         interval_s=settings.heartbeat_interval_s,
@@ -244,6 +247,49 @@ def run_collector(settings: Settings) -> int:
     stop.wait()
     collector.stop()
     return 0
+
+
+def uplink_files(settings: CollectorSettings) -> UplinkFiles:
+    files = UplinkFiles(
+        settings.backend_ca_file, settings.tls_cert_file, settings.tls_key_file, settings.token_file
+    )
+    files.check()
+    if not files.ca_file and not is_loopback(settings.backend):
+        log.warning(
+            "the uplink to %s is plaintext: set collector.backend_ca_file (docs/security.md)",
+            settings.backend,
+        )
+    return files
+
+
+def _receiver_token(settings: CollectorSettings) -> str:
+    """The token apps must send (empty: none), after checking the listen address is safe."""
+    token = ""
+    if settings.receiver_token_file:
+        token = Path(settings.receiver_token_file).read_text(encoding="utf-8").strip()
+        if not token:
+            raise ConfigError(f"{settings.receiver_token_file}: the receiver token is empty")
+    require_loopback_unless_secured(
+        "the collector's receiver",
+        settings.listen,
+        secured=bool(token),
+        insecure=settings.insecure,
+        needed="collector.receiver_token_file (or listen on unix:PATH)",
+    )
+    return token
+
+
+def _bind(grpc_server: grpc.aio.Server, listen: str, loop: EventLoopThread) -> str:
+    """Listen on HOST:PORT or unix:PATH (a socket only the collector's user and group may
+    use); the address actually bound."""
+    port = grpc_server.add_insecure_port(listen)
+    if port == 0:
+        loop.close()
+        raise ConfigError(f"collector.listen: cannot listen on {listen}")
+    if listen.startswith("unix:"):
+        os.chmod(listen.removeprefix("unix:").removeprefix("//"), UNIX_SOCKET_MODE)
+        return listen
+    return f"{listen.rpartition(':')[0]}:{port}"
 
 
 def buffer_settings(settings: CollectorSettings) -> BufferSettings:

@@ -10,6 +10,7 @@ durable in the buffer. Answers:
   bound of bytes (the app's exporter retries after ``RETRY_AFTER_S``);
 - RESOURCE_EXHAUSTED without RetryInfo when a batch cannot fit in a buffer segment;
 - INVALID_ARGUMENT for a request that is not one OTLP export;
+- UNAUTHENTICATED without the receiver token, when one is configured;
 - UNAVAILABLE when the buffer cannot write (disk full: the app retries).
 
 The method is served as a client-streaming call so that admission happens before the
@@ -19,6 +20,7 @@ message is read: a unary handler only runs once gRPC holds the whole message.
 from __future__ import annotations
 
 import asyncio
+import hmac
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -45,14 +47,21 @@ RETRY_AFTER_S = 1.0
 class ReceiverCounters:
     invalid_requests: int = 0
     spans_too_large: int = 0  # left out of an export: larger than batch_max_bytes alone
+    unauthenticated: int = 0  # refused: no or a wrong receiver token
 
 
 class Receiver:
     """TraceService/Export for apps on this node."""
 
     def __init__(
-        self, tagger: Tagger, intake: Intake, admission: ExportAdmission, batch_max_bytes: int
+        self,
+        tagger: Tagger,
+        intake: Intake,
+        admission: ExportAdmission,
+        batch_max_bytes: int,
+        token: str = "",
     ) -> None:
+        self._expected_auth = f"Bearer {token}".encode() if token else b""
         self._tagger = tagger
         self._intake = intake
         self.admission = admission
@@ -72,6 +81,12 @@ class Receiver:
         )
 
     async def export(self, _requests, context: grpc.aio.ServicerContext):
+        if self._expected_auth and not self._authorized(context):
+            self.counters.unauthenticated += 1
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED,
+                "send 'authorization: Bearer <token>' (collector.receiver_token_file)",
+            )
         if not self.admission.take_slot():
             await context.abort_with_status(
                 retry_later("collector busy: too many exports in progress", RETRY_AFTER_S)
@@ -91,6 +106,10 @@ class Receiver:
                 self.admission.release(held)
         finally:
             self.admission.release_slot()
+
+    def _authorized(self, context: grpc.aio.ServicerContext) -> bool:
+        sent = dict(context.invocation_metadata()).get("authorization", "")
+        return hmac.compare_digest(sent.encode(), self._expected_auth)
 
     async def _read_one(self, context: grpc.aio.ServicerContext) -> bytes:
         data = await context.read()
