@@ -7,7 +7,7 @@ Modules, in the order data flows:
   each runnable in fp32, fp16 and int8, quantized honestly;
 - ``plan``: the fleet's layout and the script (rollout, outage, cold start);
 - ``stream``: the shared, deterministic input streams and which node scores what;
-- ``app``: one node's app process (spans through ``collector.sdk`` to its collector);
+- ``app``: one node's app process (spans through ``parallax_sdk`` to its collector);
 - ``link``: a node's uplink that the demo cuts and restores;
 - ``workspace``, ``processes``, ``orchestrator``, ``report``: files, child processes,
   the run itself and what it prints.

@@ -2,7 +2,7 @@
 
 It scores its share of the shared input streams (``parallax.demo.stream``) with real
 models (``parallax.demo.fraud``, ``parallax.demo.recs``) in its node's precision, and
-emits one span per inference with ``collector.sdk.inference`` through the stock
+emits one span per inference with ``parallax_sdk.inference`` through the stock
 OpenTelemetry SDK to *its own* collector (OTLP/gRPC). It follows the plan: switches
 the fraud model's version when the rollout reaches the node (the new version is loaded
 ahead, so the switch is warm), and on the cold-start node loads the recommender on its
@@ -42,12 +42,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Tracer
 
-from collector.sdk import inference
 from parallax import conventions as conv
 from parallax.demo import fraud, recs
 from parallax.demo.plan import NodePlan, Plan
 from parallax.demo.stream import Session, SessionStream, TransactionStream
 from parallax.demo.transactions import Transactions
+from parallax_sdk import inference
 
 log = logging.getLogger("parallax.demo.app")
 FRAUD_FEATURE, RECS_FEATURE = "fraud-scoring", "product-recs"

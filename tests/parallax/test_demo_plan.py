@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from collector.sdk import fingerprint
 from parallax.demo.plan import Plan, build_plan, layout
 from parallax.demo.stream import SessionStream, TransactionStream
+from parallax_sdk import fingerprint
 
 
 def test_six_nodes_span_three_tiers_and_two_regions_with_one_node_per_role():

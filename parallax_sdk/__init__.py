@@ -1,14 +1,15 @@
-"""Instrumentation helper: one OpenTelemetry span per inference, tagged with the conventions.
+"""The instrumentation SDK: one OpenTelemetry span per inference, tagged with the conventions.
 
-For apps that use the plain OpenTelemetry SDK. The helper only sets attributes on a span
-from the tracer the app passes in; exporting (to the node's collector) stays the app's
-OpenTelemetry configuration. It imports nothing beyond ``opentelemetry-api`` and the
-standard library.
+For apps that use the plain OpenTelemetry SDK; an app depends on it without the collector
+(``pip install 'parallax[sdk]'``). The helper only sets attributes on a span from the
+tracer the app passes in; exporting (to the node's collector) stays the app's
+OpenTelemetry configuration. It imports nothing beyond ``opentelemetry-api``, the kernel
+(``parallax``) and the standard library.
 
 Example::
 
     from opentelemetry import trace
-    from collector.sdk import inference
+    from parallax_sdk import inference
 
     tracer = trace.get_tracer("fraud-service")
     with inference(

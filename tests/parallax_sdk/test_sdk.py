@@ -1,4 +1,4 @@
-"""collector.sdk against the real OpenTelemetry SDK: attributes, fingerprints, errors."""
+"""parallax_sdk against the real OpenTelemetry SDK: attributes, fingerprints, errors."""
 
 from __future__ import annotations
 
@@ -15,8 +15,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode, Tracer
 
-from collector import sdk
-from collector.sdk import (
+import parallax_sdk as sdk
+from parallax import conventions as conv
+from parallax.conventions import HardwareTier, Quantization
+from parallax.ratelimit import RateLimitedLog
+from parallax_sdk import (
     canonical_json,
     fingerprint,
     inference,
@@ -24,9 +27,6 @@ from collector.sdk import (
     normalize_tier,
     output_digest,
 )
-from parallax import conventions as conv
-from parallax.conventions import HardwareTier, Quantization
-from parallax.ratelimit import RateLimitedLog
 
 # The regression vector of docs/instrumenting.md: other-language SDKs test against it.
 VECTOR = {
@@ -130,7 +130,7 @@ def test_different_inputs_have_different_fingerprints(one, other):
 
 def test_the_fingerprint_is_the_same_in_other_processes_with_other_hash_seeds(repo_root):
     value = {"b": [1, 2.5, None], "a": {"y": True, "x": "é"}, "c": list(range(20))}
-    code = f"from collector.sdk import fingerprint; print(fingerprint({value!r}))"
+    code = f"from parallax_sdk import fingerprint; print(fingerprint({value!r}))"
     results = {
         subprocess.run(
             [sys.executable, "-c", code],
@@ -346,7 +346,7 @@ def test_quantization_accepts_the_enum_or_its_string_and_maps_unknown_to_other(
 
 
 def test_an_unknown_quantization_is_logged_once_per_interval(caplog):
-    with caplog.at_level(logging.WARNING, logger="collector.sdk"):
+    with caplog.at_level(logging.WARNING, logger="parallax_sdk"):
         for _ in range(5):
             assert normalize_quantization("fp8") is Quantization.OTHER
     [message] = caplog.messages
@@ -364,7 +364,7 @@ def test_the_tier_accepts_the_enum_or_its_string(given, recorded):
 
 def test_an_unknown_tier_is_left_off_the_span_so_the_node_tier_applies(tracer, exporter, caplog):
     with (
-        caplog.at_level(logging.WARNING, logger="collector.sdk"),
+        caplog.at_level(logging.WARNING, logger="parallax_sdk"),
         fraud_scoring(tracer, tier="mainframe"),
     ):
         pass
@@ -374,7 +374,7 @@ def test_an_unknown_tier_is_left_off_the_span_so_the_node_tier_applies(tracer, e
 
 def test_an_input_that_cannot_be_fingerprinted_is_logged_not_raised(tracer, exporter, caplog):
     with (
-        caplog.at_level(logging.WARNING, logger="collector.sdk"),
+        caplog.at_level(logging.WARNING, logger="parallax_sdk"),
         fraud_scoring(tracer, inputs={"when": object()}) as record,
     ):
         record.output(label="fraud")
@@ -385,7 +385,7 @@ def test_an_input_that_cannot_be_fingerprinted_is_logged_not_raised(tracer, expo
 
 
 def test_outputs_of_the_wrong_type_are_left_off_not_raised(tracer, exporter, caplog):
-    with caplog.at_level(logging.WARNING, logger="collector.sdk"), fraud_scoring(tracer) as record:
+    with caplog.at_level(logging.WARNING, logger="parallax_sdk"), fraud_scoring(tracer) as record:
         record.output(label="fraud", score="high", confidence=True, value={1, 2})
     attributes = only_span(exporter).attributes
     assert attributes[conv.OUTPUT_LABEL] == "fraud"
@@ -400,11 +400,11 @@ def test_a_single_string_topk_is_one_label_not_its_characters(tracer, exporter):
     assert only_span(exporter).attributes[conv.OUTPUT_TOPK] == ("fraud",)
 
 
-def test_the_helper_imports_no_lake_libraries():
+def test_the_helper_imports_no_lake_or_collector_libraries():
     code = (
-        "import sys, collector.sdk; "
-        "print([m for m in ('duckdb', 'pyarrow', 'numpy', 'store', 'zstandard') "
-        "if m in sys.modules])"
+        "import sys, parallax_sdk; "
+        "print([m for m in ('duckdb', 'pyarrow', 'numpy', 'store', 'collector', 'zstandard', "
+        "'grpc') if m in sys.modules])"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "[]", result.stderr
