@@ -55,9 +55,8 @@ def check_exposure(dashboard: DashboardSettings) -> None:
             dashboard.listen,
             secured=False,
             insecure=dashboard.insecure,
-            needed=f"the proxy to reach it on loopback (anyone reaching the dashboard "
-            f"directly could send {dashboard.proxy_user_header} themselves), or "
-            'dashboard.auth = "oidc",',
+            needed=f'dashboard.auth = "oidc" instead (anyone who reaches the dashboard '
+            f"directly could send {dashboard.proxy_user_header}, so only the proxy may)",
         )
         return
     require_loopback_unless_secured(
@@ -66,7 +65,7 @@ def check_exposure(dashboard: DashboardSettings) -> None:
         secured=False,
         insecure=dashboard.insecure,
         needed='dashboard.auth = "oidc" (with the dashboard.oidc_* keys) or "proxy" '
-        "(behind a signing-in reverse proxy), see docs/dashboard.md#users,",
+        "(behind a signing-in reverse proxy), see docs/dashboard.md#users",
     )
 
 
