@@ -54,7 +54,12 @@ _PADDING = bytes(16)  # lets every pass peek a few bytes past the end without a 
 
 
 class Unusual(Exception):
-    """A span's encoding is valid protobuf the fast walk does not handle."""
+    """Some spans' encodings are valid protobuf the fast walk does not handle (or not
+    protobuf at all): ``rows`` are those spans, the others walk normally."""
+
+    def __init__(self, message: str, rows: np.ndarray) -> None:
+        super().__init__(message)
+        self.rows = rows
 
 
 @dataclass
@@ -86,6 +91,25 @@ def decode(encodings: list[bytes]) -> SpanFields:
         return _from_protobuf(encodings)
 
 
+def decode_in_parts(encodings: list[bytes]) -> list[tuple[np.ndarray, SpanFields]]:
+    """The spans' fields as (span indexes, fields) parts: the spans the walk handles in
+    one part, the few it leaves to protobuf in another, so that one unusual span costs
+    its own decoding, not its whole group's."""
+    everything = np.arange(len(encodings))
+    try:
+        return [(everything, from_encodings(encodings))]
+    except Unusual as unusual:
+        odd = unusual.rows
+    usual = np.setdiff1d(everything, odd)
+    if len(usual) == 0:
+        return [(everything, _from_protobuf(encodings))]
+    try:
+        walked = from_encodings([encodings[i] for i in usual])
+    except Unusual:  # not expected: the first walk named every span it could not handle
+        return [(everything, _from_protobuf(encodings))]
+    return [(usual, walked), (odd, _from_protobuf([encodings[i] for i in odd]))]
+
+
 def _from_protobuf(encodings: list[bytes]) -> SpanFields:
     fields = from_messages([LeanSpan.FromString(raw) for raw in encodings])
     # The lean schema keeps the last Status of a span, where protobuf merges them all. Each
@@ -115,13 +139,15 @@ def from_encodings(encodings: list[bytes]) -> SpanFields:
     joined = b"".join(encodings) + _PADDING
     data = np.frombuffer(joined, dtype=np.uint8)
     buffer = pa.py_buffer(joined)
-    span, field, value_start, value_length, value = _walk(data, starts, ends)
+    span, field, value_start, value_length, value, odd = _walk(data, starts, ends)
     singles = {}
     for number in (TRACE_ID, SPAN_ID, TRACE_STATE, PARENT_SPAN_ID, NAME, KIND, START, END):
         rows = np.flatnonzero(field == number)
-        if len(rows) and np.bincount(span[rows], minlength=n).max() > 1:
-            raise Unusual(f"span field {number} appears twice")
+        if len(rows):
+            odd |= np.bincount(span[rows], minlength=n) > 1  # protobuf: the last one wins
         singles[number] = rows
+    if odd.any():
+        raise Unusual("spans the walk leaves to protobuf", np.flatnonzero(odd))
 
     def binary(number: int) -> pa.Array:
         rows = singles[number]
@@ -138,10 +164,11 @@ def from_encodings(encodings: list[bytes]) -> SpanFields:
         return values.take(pa.array(picks))
 
     def strings(number: int) -> pa.Array:
+        raw = binary(number)
         try:
-            return binary(number).cast(pa.string())
+            return raw.cast(pa.string())
         except pa.ArrowInvalid as err:  # protobuf's parser says what is wrong
-            raise Unusual(f"span field {number} is not valid UTF-8") from err
+            raise Unusual(f"span field {number} is not valid UTF-8", _not_utf8(raw)) from err
 
     def fixed64(number: int) -> np.ndarray:
         rows = singles[number]
@@ -191,55 +218,72 @@ def from_encodings(encodings: list[bytes]) -> SpanFields:
 
 def _walk(
     data: np.ndarray, starts: np.ndarray, ends: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every field of every span: (span, field number, value start, value length, varint).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every field of every span: (span, field number, value start, value length, varint),
+    and which spans the walk does not handle (a tag over two bytes, an unexpected wire
+    type or number, a varint over three bytes, a field past the end of its span, more
+    than MAX_WALK_PASSES fields): those leave the walk at once, their records unused.
 
     Records come out pass by pass; within one span they keep their order.
     """
     spans, fields, value_starts, value_lengths, values = [], [], [], [], []
+    odd = np.zeros(len(starts), dtype=bool)
     position = starts.copy()
     active = np.flatnonzero(position < ends)
     passes = 0
     while len(active):
         passes += 1
         if passes > MAX_WALK_PASSES:
-            raise Unusual(f"a span with more than {MAX_WALK_PASSES} fields")
+            odd[active] = True
+            break
         at = position[active]
         first, second = data[at].astype(np.int64), data[at + 1].astype(np.int64)
         two_bytes = first >= 0x80
-        if (two_bytes & (second >= 0x80)).any():
-            raise Unusual("a field tag longer than two bytes")
         tag = np.where(two_bytes, (first & 0x7F) | (second << 7), first)
         number, wire = tag >> 3, tag & 7
-        if (_WIRE_TYPE[np.minimum(number, 16)] != wire).any() or (number > 16).any():
-            raise Unusual("a span field with an unexpected wire type or number")
         after_tag = at + 1 + two_bytes
         length, varint_bytes = _short_varint(data, after_tag)
         is_length, is_varint = wire == _LENGTH, wire == _VARINT
-        if ((is_length | is_varint) & (varint_bytes == 0)).any():
-            raise Unusual("a varint longer than three bytes")
         value_start = np.where(is_length, after_tag + varint_bytes, after_tag)
         value_length = np.select(
             [is_length, is_varint, wire == _FIXED64], [length, varint_bytes, 8], default=4
         )
         following = value_start + value_length
         span_end = ends[active]
-        if (following > span_end).any():
-            raise Unusual("a span field runs past the end of its span")
+        unusual = (
+            (two_bytes & (second >= 0x80))
+            | (_WIRE_TYPE[np.minimum(number, 16)] != wire)
+            | (number > 16)
+            | ((is_length | is_varint) & (varint_bytes == 0))
+            | (following > span_end)
+        )
+        if unusual.any():
+            odd[active[unusual]] = True
         spans.append(active)
         fields.append(number)
         value_starts.append(value_start)
         value_lengths.append(np.where(is_length, length, 0))
         values.append(np.where(is_varint, length, 0))
         position[active] = following
-        active = active[following < span_end]
+        active = active[(following < span_end) & ~unusual]
     if not spans:
         empty = np.zeros(0, np.int64)
-        return empty, empty, empty, empty, empty
+        return empty, empty, empty, empty, empty, odd
     span, field, value_start, value_length, value = (
         np.concatenate(parts) for parts in (spans, fields, value_starts, value_lengths, values)
     )
-    return span, field, value_start, value_length, value
+    return span, field, value_start, value_length, value, odd
+
+
+def _not_utf8(values: pa.Array) -> np.ndarray:
+    """The rows of a binary array that are not UTF-8 (one by one: only after a failure)."""
+    rows = []
+    for row, value in enumerate(values.to_pylist()):
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            rows.append(row)
+    return np.array(rows, dtype=np.int64)
 
 
 def _short_varint(data: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
