@@ -38,7 +38,7 @@ def require_loopback_unless_secured(
     if insecure:
         log.warning(
             "%s listens on %s WITHOUT TLS and authentication (insecure = true): anyone who "
-            "can reach it can write as any node",
+            "can reach it can use it as anyone",
             what,
             address,
         )
