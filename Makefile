@@ -51,7 +51,7 @@ bench: $(STAMP)
 
 # Regenerate protobuf/gRPC code; tests/test_generated_code.py fails when it is stale.
 proto: $(STAMP)
-	$(BIN)/python -m parallax.protogen
+	$(BIN)/python -m tools.protogen
 
 clean:
 	rm -rf $(VENV) parallax-data .pytest_cache

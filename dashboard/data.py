@@ -29,8 +29,7 @@ from dashboard import queries
 from dashboard.settings import current
 from parallax.config import StoreSettings
 from parallax.errors import ParallaxError
-from store.errors import LakeMissingError
-from store.lake import LAKE_ALIAS, connect
+from store import LAKE_ALIAS, LakeMissingError, connect
 
 _cursor_lock = threading.Lock()
 

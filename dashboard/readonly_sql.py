@@ -10,7 +10,7 @@ dashboard's settings give its limits: ``query_row_limit`` rows and
 from __future__ import annotations
 
 from parallax.config import DashboardSettings, StoreSettings
-from store.readonly_query import QueryLimits, QueryRefused, QueryResult, run_readonly_query
+from store import QueryLimits, QueryRefused, QueryResult, run_readonly_query
 
 __all__ = ["QueryRefused", "QueryResult", "limits_of", "run_query"]
 

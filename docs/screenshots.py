@@ -49,7 +49,7 @@ def main() -> int:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     demo = subprocess.Popen(
-        [sys.executable, "-m", "parallax.cli", "demo", "--reset", "--lake", args.lake],
+        [sys.executable, "-m", "launch.cli", "demo", "--reset", "--lake", args.lake],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,

@@ -33,7 +33,7 @@ def store_settings(tmp_path) -> StoreSettings:
 @pytest.fixture
 def make_server(store_settings) -> Iterator[Callable]:
     """Start an in-process server on a free port; keyword arguments override ServerSettings."""
-    from store.server import start_server
+    from launch.server import start_server
 
     started = []
 

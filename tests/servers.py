@@ -99,7 +99,7 @@ class ParallaxProcess:
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "parallax.cli", *args],
+            [sys.executable, "-m", "launch.cli", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -1,6 +1,6 @@
 """Generated protobuf code must match its .proto sources (run `make proto` to refresh)."""
 
-from parallax.protogen import stale_files
+from tools.protogen import stale_files
 
 
 def test_generated_code_is_up_to_date():

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import tomllib
+import zipfile
 
 HEAVY = ("duckdb", "pyarrow", "streamlit", "numpy")
 
@@ -16,7 +17,7 @@ def test_the_collector_extra_brings_no_lake_or_dashboard_libraries(repo_root):
 
 def test_the_command_line_starts_without_importing_the_store():
     code = (
-        "import sys, parallax.cli; parallax.cli.build_parser(); "
+        "import sys, launch.cli; launch.cli.build_parser(); "
         f"print([m for m in {HEAVY!r} if m in sys.modules])"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -30,3 +31,17 @@ def test_duckdb_and_its_extension_packages_are_pinned_to_one_version(repo_root):
     duckdb_pins = [dep for dep in server if dep.startswith("duckdb")]
     assert {pin.split("==")[1] for pin in duckdb_pins} == {"1.5.5"}
     assert len(duckdb_pins) == 5
+
+
+def test_the_wheel_carries_the_demo_policies_and_no_checkout_tools(repo_root, tmp_path):
+    """An installed wheel runs `parallax demo`: its policies file is package data."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         str(repo_root), "-w", str(tmp_path)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    (wheel,) = tmp_path.glob("parallax-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "launch/demo/policies.toml" in names
+    assert "parallax_sdk/__init__.py" in names
+    assert not [name for name in names if name.startswith(("tools/", "tests/", "bench/"))]

@@ -1,6 +1,6 @@
 """The Fleet control-plane service: nodes report their state, the backend answers with a directive.
 
-``store.server`` creates one FleetService per server (``RunningServer.fleet``) and registers
+``launch.server`` creates one FleetService per server (``RunningServer.fleet``) and registers
 its handler; its policy (``FleetPolicy``) is changed with ``set_policy``.
 Contract: proto/parallax/fleet/v1/fleet.proto and docs/fleet.md.
 """

@@ -17,7 +17,7 @@ expect is contained to the request that caused it (answered INVALID_ARGUMENT). T
 threads are supervised: if one dies, or is busy with one piece of work for longer
 than ``stall_timeout_s``, ``problem()`` says so, every waiting request is answered
 UNAVAILABLE at once, and no new request is accepted; the server then exits non-zero
-(store.server) for its supervisor to restart it, rather than accept and time out.
+(launch.server) for its supervisor to restart it, rather than accept and time out.
 """
 
 from __future__ import annotations

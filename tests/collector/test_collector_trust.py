@@ -145,7 +145,7 @@ def test_a_receiver_reachable_from_the_network_without_a_token_refuses_to_start(
         [
             sys.executable,
             "-m",
-            "parallax.cli",
+            "launch.cli",
             "collector",
             "--backend",
             "127.0.0.1:1",

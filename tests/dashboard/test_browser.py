@@ -78,7 +78,7 @@ def _run_dashboard(lake: str, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     log = (tmp_path / "dashboard.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "parallax.cli", "dashboard", "--lake", lake,
+        [sys.executable, "-m", "launch.cli", "dashboard", "--lake", lake,
          "--listen", f"127.0.0.1:{port}"],
         stdout=log, stderr=subprocess.STDOUT,
         env={k: v for k, v in os.environ.items() if not k.startswith("PARALLAX_")},

@@ -73,7 +73,7 @@ def _start(config: str, tmp_path: Path) -> Iterator[str]:
     config_file.write_text(config)
     log = (tmp_path / "dashboard.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "parallax.cli", "--config", str(config_file), "dashboard"],
+        [sys.executable, "-m", "launch.cli", "--config", str(config_file), "dashboard"],
         stdout=log, stderr=subprocess.STDOUT, env={"PATH": "/usr/bin:/bin"},
     )  # fmt: skip
     url = "http://" + config.split('listen = "')[1].split('"')[0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dashboard.launch import APP, settings_environment, streamlit_command
-from parallax.cli import build_parser
+from launch.cli import build_parser
 from parallax.config import load_settings
 
 

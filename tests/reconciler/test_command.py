@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import os
 
+from launch.cli import main
+from launch.server import start_server
 from parallax import conventions as conv
-from parallax.cli import main
 from parallax.config import ReconcilerSettings, ServerSettings, Settings
 from store.lake import connect, open_writer
-from store.server import start_server
 from tests.otlp import export_request, inference_span
 from tests.reconciler.fleet import Fleet
 from tests.servers import OtlpClient, lake_rows

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "parallax.cli", *args],
+        [sys.executable, "-m", "launch.cli", *args],
         capture_output=True,
         text=True,
         input=stdin,

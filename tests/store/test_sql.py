@@ -8,7 +8,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from parallax.cli import main
+from launch.cli import main
 from store import open_writer
 from store.sql import QueryError, run_query
 

@@ -14,10 +14,10 @@ import duckdb
 import grpc
 import pytest
 
+from launch.server import run_server
 from parallax import conventions as conv
 from store.ingest import convert, pipeline
 from store.ingest.writer import LakeWriter
-from store.server import run_server
 from tests.otlp import attributes, export_request, inference_span
 from tests.servers import OtlpClient, lake_rows
 from tests.store.ingest.test_span_decisions import field, key_value, request_of, string_value

@@ -7,7 +7,7 @@ default), so ``--reset`` or ``make clean`` removes one directory::
     parallax-data/demo/
         parallax.toml              settings of the server, reconciler and dashboard
         fleet-policy.toml          the directive heartbeats carry (server.fleet_policy_file)
-        plan.json                  the script every app follows (parallax.demo.plan)
+        plan.json                  the script every app follows (launch.demo.plan)
         models/                    the trained models, one .npz per model version
         logs/                      one log per process
         nodes/<node>/collector.toml, buffer/, counts.json (spans the app produced)
@@ -25,8 +25,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from launch.demo.plan import NodePlan
 from parallax.config import CollectorSettings, Settings
-from parallax.demo.plan import NodePlan
 from parallax.errors import ConfigError
 
 _LAKE_ENTRIES = {"catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", "data", "demo",

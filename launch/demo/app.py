@@ -1,7 +1,7 @@
-"""One simulated node's inference app: ``python -m parallax.demo.app --plan ... --node ...``.
+"""One simulated node's inference app: ``python -m launch.demo.app --plan ... --node ...``.
 
-It scores its share of the shared input streams (``parallax.demo.stream``) with real
-models (``parallax.demo.fraud``, ``parallax.demo.recs``) in its node's precision, and
+It scores its share of the shared input streams (``launch.demo.stream``) with real
+models (``launch.demo.fraud``, ``launch.demo.recs``) in its node's precision, and
 emits one span per inference with ``parallax_sdk.inference`` through the stock
 OpenTelemetry SDK to *its own* collector (OTLP/gRPC). It follows the plan: switches
 the fraud model's version when the rollout reaches the node (the new version is loaded
@@ -42,11 +42,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Tracer
 
+from launch.demo import fraud, recs
+from launch.demo.plan import NodePlan, Plan
+from launch.demo.stream import Session, SessionStream, TransactionStream
+from launch.demo.transactions import Transactions
 from parallax import conventions as conv
-from parallax.demo import fraud, recs
-from parallax.demo.plan import NodePlan, Plan
-from parallax.demo.stream import Session, SessionStream, TransactionStream
-from parallax.demo.transactions import Transactions
 from parallax_sdk import inference
 
 log = logging.getLogger("parallax.demo.app")
@@ -220,7 +220,7 @@ class NodeApp:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m parallax.demo.app", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m launch.demo.app", description=__doc__)
     parser.add_argument("--plan", required=True, type=Path)
     parser.add_argument("--node", required=True)
     parser.add_argument("--models", required=True, type=Path)
@@ -240,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     node = plan.node(args.node)
     provider = _tracer_provider(args.collector)
     counts = Counts(args.counts)
-    app = NodeApp(plan, node, args.models, provider.get_tracer("parallax.demo.app"), counts)
+    app = NodeApp(plan, node, args.models, provider.get_tracer("launch.demo.app"), counts)
     counts.write()
     print("ready", flush=True)
     line = sys.stdin.readline()

@@ -154,7 +154,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run_server(args: argparse.Namespace, settings: Settings) -> int:
-    from store.server import run_server
+    from launch.server import run_server
 
     return run_server(settings)
 
@@ -185,7 +185,7 @@ def _run_sql(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_maintain(args: argparse.Namespace, settings: Settings) -> int:
-    from store.lake import open_writer
+    from store import open_writer
     from store.maintenance import run_maintenance
 
     with open_writer(settings.store) as lake:
@@ -198,9 +198,8 @@ def _run_maintain(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_reconcile(args: argparse.Namespace, settings: Settings) -> int:
-    from reconciler import reconcile
-    from reconciler.policies import configured_policies
-    from store.lake import open_writer
+    from reconciler import configured_policies, reconcile
+    from store import open_writer
 
     policies = configured_policies(settings.reconciler.policies_file)
     with open_writer(settings.store) as lake:
@@ -210,7 +209,7 @@ def _run_reconcile(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from parallax.demo.orchestrator import DemoOptions, run_demo
+    from launch.demo.orchestrator import DemoOptions, run_demo
 
     options = DemoOptions(
         nodes=args.nodes,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from parallax.demo import fraud, recs
-from parallax.demo.transactions import draw
+from launch.demo import fraud, recs
+from launch.demo.transactions import draw
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,6 @@ Modules, in the order data flows:
 - ``workspace``, ``processes``, ``orchestrator``, ``report``: files, child processes,
   the run itself and what it prints.
 
-Imported lazily by ``parallax.cli`` (``parallax.demo.orchestrator.run_demo``): the models
+Imported lazily by ``launch.cli`` (``launch.demo.orchestrator.run_demo``): the models
 need NumPy, which the kernel does not; this package module imports nothing.
 """

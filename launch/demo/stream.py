@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from parallax.demo import recs
-from parallax.demo.plan import Plan
-from parallax.demo.transactions import Transactions, draw
+from launch.demo import recs
+from launch.demo.plan import Plan
+from launch.demo.transactions import Transactions, draw
 
 BLOCK = 256
 _FRAUD_STREAM, _RECS_STREAM = 11, 12

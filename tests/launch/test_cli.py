@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from parallax.cli import main
+from launch.cli import main
 
 
 def test_help_lists_every_subcommand(capsys):
@@ -29,7 +29,7 @@ def test_a_bad_config_fails_at_start_up_naming_key_and_file(tmp_path, capsys):
 
 def test_the_installed_entry_point_runs():
     result = subprocess.run(
-        [sys.executable, "-m", "parallax.cli", "--version"], capture_output=True, text=True
+        [sys.executable, "-m", "launch.cli", "--version"], capture_output=True, text=True
     )
     assert result.returncode == 0
     assert result.stdout.startswith("parallax ")

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from parallax.demo.link import Link
+from launch.demo.link import Link
 
 
 class _Echo(socketserver.BaseRequestHandler):

@@ -28,14 +28,13 @@ from parallax.aio import EventLoopThread
 from parallax.config import ServerSettings, Settings
 from parallax.errors import ConfigError
 from parallax.exposure import require_loopback_unless_secured
-from reconciler.loop import ReconcilerLoop
-from store.errors import StoreError
+from reconciler import ReconcilerLoop
+from store import StoreError, WriterLake, open_writer
 from store.fleet import FleetService
 from store.fleet.policy_file import PolicyFile
 from store.ingest.pipeline import IngestPipeline
 from store.ingest.service import TraceService
 from store.ingest.writer import LakeWriter
-from store.lake import WriterLake, open_writer
 from store.maintenance import run_maintenance
 from store.trust import Authenticator, server_credentials
 from store.trust.guard import CallGuard

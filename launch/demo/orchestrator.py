@@ -1,9 +1,9 @@
 """``parallax demo``: a live simulated fleet, every piece a real process on loopback.
 
 Starts ``parallax server`` (ingest + the reconciler every ``RECONCILE_INTERVAL_S``), one
-``parallax collector`` and one app (``parallax.demo.app``) per node, and ``parallax
-dashboard``; plays the plan (``parallax.demo.plan``): a two-wave rollout, a node whose
-link drops (``parallax.demo.link``), a cold start; prints what the reconciler finds as
+``parallax collector`` and one app (``launch.demo.app``) per node, and ``parallax
+dashboard``; plays the plan (``launch.demo.plan``): a two-wave rollout, a node whose
+link drops (``launch.demo.link``), a cold start; prints what the reconciler finds as
 it finds it. Ctrl-C (or SIGTERM, or the end of ``--duration``) stops the processes in
 the order that loses nothing: apps (they flush to their collectors), then, once the lake
 holds every span the apps produced, collectors, dashboard and server; then one last
@@ -29,14 +29,13 @@ from pathlib import Path
 
 import duckdb
 
-from parallax.config import CONFIG_FILE_ENV, ENV_PREFIX, Settings
-from parallax.demo import fraud, recs
-from parallax.demo.app import fraud_model_path, recs_model_path
-from parallax.demo.link import Link
-from parallax.demo.plan import Plan, build_plan
-from parallax.demo.processes import Child, StartError, stop_all
-from parallax.demo.report import banner, summarize
-from parallax.demo.workspace import (
+from launch.demo import fraud, recs
+from launch.demo.app import fraud_model_path, recs_model_path
+from launch.demo.link import Link
+from launch.demo.plan import Plan, build_plan
+from launch.demo.processes import Child, StartError, stop_all
+from launch.demo.report import banner, summarize
+from launch.demo.workspace import (
     Workspace,
     collector_settings,
     prepare,
@@ -44,13 +43,14 @@ from parallax.demo.workspace import (
     write_fleet_policy,
     write_settings,
 )
+from parallax.config import CONFIG_FILE_ENV, ENV_PREFIX, Settings
 from parallax.errors import ConfigError
-from store.errors import StoreError
-from store.lake import connect
+from store import StoreError, connect
 
 log = logging.getLogger("parallax.demo")
 RECONCILE_INTERVAL_S = 5.0
-POLICIES_FILE = Path(__file__).resolve().parents[2] / "deploy" / "policies.toml"
+# Package data (deploy/policies.toml links to it), so an installed wheel runs the demo too.
+POLICIES_FILE = Path(__file__).resolve().parent / "policies.toml"
 START_TIMEOUT_S = 90.0
 DELIVERY_TIMEOUT_S = 90.0
 FINDINGS_EVERY_S = 5.0
@@ -139,7 +139,7 @@ class Demo:
                 backend = self._link.address
             config = self._workspace.collector_config(node.node_id)
             write_collector_config(config, collector_settings(self._workspace, node, backend, base))
-            command = [sys.executable, "-m", "parallax.cli", "--config", str(config), "collector"]
+            command = [sys.executable, "-m", "launch.cli", "--config", str(config), "collector"]
             self._collectors[node.node_id] = self._child(f"collector-{node.node_id}", command)
         return {
             node_id: child.read_line(r"listening on (\S+)", START_TIMEOUT_S)[1]
@@ -151,7 +151,7 @@ class Demo:
         for node in self._plan.nodes:
             address = collectors[node.node_id]
             command = [
-                sys.executable, "-m", "parallax.demo.app",
+                sys.executable, "-m", "launch.demo.app",
                 "--plan", str(ws.plan_file), "--node", node.node_id, "--models", str(ws.models),
                 "--collector", address, "--counts", str(ws.counts_file(node.node_id)),
             ]  # fmt: skip
@@ -337,7 +337,7 @@ class Demo:
 
     def _parallax(self, command: str) -> list[str]:
         config = str(self._workspace.settings_file)
-        return [sys.executable, "-m", "parallax.cli", "--config", config, command]
+        return [sys.executable, "-m", "launch.cli", "--config", config, command]
 
     def _handle_signals(self) -> None:
         def on_signal(signum: int, _frame: object) -> None:

@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from launch.demo.plan import Plan
 from parallax.config import StoreSettings
-from parallax.demo.plan import Plan
 
 SHOWN_FINDINGS = 12
 EXAMPLE_QUERIES = {
@@ -118,7 +118,7 @@ def summarize(
     store: StoreSettings, plan: Plan, started: float, ended: float, produced: dict[str, int]
 ) -> Summary:
     """Read the lake (read-only) for this run's figures; ``produced``: spans per node's app."""
-    from store.lake import connect
+    from store import connect
 
     since = datetime.fromtimestamp(started, UTC)
     con = connect(store, read_only=True)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from launch.demo.plan import Plan
 from parallax.config import StoreSettings
-from parallax.demo.plan import Plan
 from tests.servers import lake_rows
 
 NODES, DURATION_S, OUTAGE_S = 4, 50, 10
@@ -27,7 +27,7 @@ NODES, DURATION_S, OUTAGE_S = 4, 50, 10
 def demo_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
     lake = tmp_path_factory.mktemp("demo") / "lake"
     command = [
-        sys.executable, "-m", "parallax.cli", "demo", "--lake", str(lake), "--headless",
+        sys.executable, "-m", "launch.cli", "demo", "--lake", str(lake), "--headless",
         "--nodes", str(NODES), "--duration", str(DURATION_S), "--outage-s", str(OUTAGE_S),
         "--seed", "7",
     ]  # fmt: skip

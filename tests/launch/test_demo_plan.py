@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from parallax.demo.plan import Plan, build_plan, layout
-from parallax.demo.stream import SessionStream, TransactionStream
+from launch.demo.plan import Plan, build_plan, layout
+from launch.demo.stream import SessionStream, TransactionStream
 from parallax_sdk import fingerprint
 
 

@@ -1,7 +1,7 @@
 """``fraud-gbm``: a gradient-boosted tree ensemble that scores card transactions, in NumPy.
 
 Trained at start-up (seconds, deterministic by seed) on synthetic transactions
-(``parallax.demo.transactions``). Three releases really differ:
+(``launch.demo.transactions``). Three releases really differ:
 
 - ``2.1``: eight features, trained on the 2024-H1 era;
 - ``2.2``: the same features, retrained on the 2024-H2 era (fraud moved to gift cards
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from parallax.demo.transactions import (
+from launch.demo.transactions import (
     CATEGORIES,
     ERA_2024_H1,
     ERA_2024_H2,

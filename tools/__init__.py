@@ -1,0 +1,1 @@
+"""Developer tools that work on the checkout, not installed: ``protogen`` (``make proto``)."""
