@@ -150,7 +150,7 @@ def ensure_lake(path: Path, spans: int) -> StoreSettings:
         fleet = generate(lake.con, spans)
         started = time.monotonic()
         # "now" is the lake's end, so skew ages and findings fall inside its windows.
-        reconcile(lake.con, builtin_policies(), ReconcilerSettings(), full=True, as_of=fleet.end)
+        reconcile(lake, builtin_policies(), ReconcilerSettings(), full=True, as_of=fleet.end)
         print(f"reconciled in {time.monotonic() - started:.1f}s", flush=True)
     fleet.save(path / "fleet.json")
     return store

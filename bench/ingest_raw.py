@@ -100,7 +100,7 @@ def raw_limits(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
     converted = [convert.convert(group) for group in groups(per_group)[:2]]
     with open_writer(StoreSettings(path=str(workdir / "raw-lake"))) as lake:
-        writer = LakeWriter(lake.con)
+        writer = LakeWriter(lake)
         timings, bare, rows = _appends(
             writer, converted, args.raw_commits, lambda: _batch_id("raw", next(seq))
         )

@@ -105,7 +105,7 @@ def _phase(phase: str, lake: Path, size: int) -> int:
             fleet.save(lake / "fleet.json")
         else:
             report = reconcile(
-                writer.con,
+                writer,
                 load_policies(ROOT / "deploy" / "policies.toml"),
                 ReconcilerSettings(),
                 full=phase == "full",

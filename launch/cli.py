@@ -189,7 +189,7 @@ def _run_maintain(args: argparse.Namespace, settings: Settings) -> int:
     from store.maintenance import run_maintenance
 
     with open_writer(settings.store) as lake:
-        result = run_maintenance(lake.con, settings.server.snapshot_retention_s)
+        result = run_maintenance(lake, settings.server.snapshot_retention_s)
     print(
         f"merged {result['data_files_before']} data files into {result['data_files_after']} "
         f"in {result['seconds']:.1f}s"
@@ -203,7 +203,7 @@ def _run_reconcile(args: argparse.Namespace, settings: Settings) -> int:
 
     policies = configured_policies(settings.reconciler.policies_file)
     with open_writer(settings.store) as lake:
-        report = reconcile(lake.con, policies, settings.reconciler, full=args.full)
+        report = reconcile(lake, policies, settings.reconciler, full=args.full)
     print(report.summary())
     return 0
 

@@ -95,14 +95,13 @@ def start_server(settings: Settings) -> RunningServer:
             # and the cores are better spent on conversion and gRPC.
             lake.con.execute(f"SET threads = {int(settings.server.lake_threads)}")
         if settings.reconciler.interval_s > 0:
-            reconciler = ReconcilerLoop(lake.session, settings.reconciler, lake.commit_lock)
+            reconciler = ReconcilerLoop(lake, settings.reconciler)
         server_id = f"{socket.gethostname()}:{os.getpid()}"
         pipeline = IngestPipeline(
-            LakeWriter(lake.con),
+            LakeWriter(lake),
             settings.server,
             server_id,
-            maintenance=lambda: run_maintenance(lake.con, settings.server.snapshot_retention_s),
-            commit_lock=lake.commit_lock,
+            maintenance=lambda: run_maintenance(lake, settings.server.snapshot_retention_s),
         )
         guard = CallGuard(authenticator, lambda counter: pipeline.stats.add(**{counter: 1}))
         policy_file = settings.server.fleet_policy_file

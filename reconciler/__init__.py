@@ -1,9 +1,9 @@
 """The reconciler: version-mismatched results and fleet skew (docs/reconciler.md).
 
-``reconcile(con, policies, settings)`` runs once on the lake (incremental, or ``full``);
+``reconcile(lake, policies, settings)`` runs once on the lake (incremental, or ``full``);
 ``ReconcilerLoop`` runs it on an interval inside ``parallax server``;
 ``configured_policies`` reads the per-feature policies file. Reads and writes the lake
-only through the connection ``store`` gives it.
+only through ``store``: it writes through a ``store.WriterLake``.
 """
 
 from reconciler.loop import ReconcilerLoop

@@ -1,8 +1,8 @@
 """The reconciler inside ``parallax server``: an incremental run every ``interval_s``.
 
-Runs on its own connection to the server's DuckDB instance, so ingest keeps committing
-while a run computes from its snapshot of the lake; only the commits take turns (the
-lake's commit lock: two DuckLake commits at once contend for the catalog). A failed run
+Runs on its own session of the server's WriterLake, so ingest keeps committing while a
+run computes from its snapshot of the lake; only the commits take turns (each is a
+``WriterLake.transaction``). A failed run
 is logged (rate-limited) and the next one starts from the same watermark, so nothing is
 skipped. The policies file is re-read when it changes; the run after a change is a full
 rebuild, because every table depends on the policies. A policies file with an error at
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -25,6 +25,9 @@ from parallax.watched import WatchedFile
 from reconciler.policies import builtin_policies, load_policies
 from reconciler.run import RunReport, reconcile
 
+if TYPE_CHECKING:
+    from store import WriterLake
+
 log = logging.getLogger("parallax.reconciler")
 
 
@@ -33,12 +36,10 @@ class ReconcilerLoop:
 
     def __init__(
         self,
-        connect: Callable[[], duckdb.DuckDBPyConnection],
+        lake: WriterLake,
         settings: ReconcilerSettings,
-        commit_lock: threading.Lock | None = None,
     ) -> None:
-        self._connect = connect
-        self._commit_lock = commit_lock
+        self._lake = lake
         self._settings = settings
         path = settings.policies_file
         self._watched = WatchedFile(Path(path), load_policies, "policies file") if path else None
@@ -50,7 +51,7 @@ class ReconcilerLoop:
         self.last_report: RunReport | None = None
 
     def start(self) -> None:
-        self._con = self._connect()
+        self._con = self._lake.session()
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -70,11 +71,7 @@ class ReconcilerLoop:
                 self._policies, full = self._watched.value, True
             try:
                 self.last_report = reconcile(
-                    self._con,
-                    self._policies,
-                    self._settings,
-                    full=full,
-                    commit_lock=self._commit_lock,
+                    self._lake, self._policies, self._settings, full=full, con=self._con
                 )
                 full = False
             except Exception as err:  # the loop outlives a failed run; the next one redoes it

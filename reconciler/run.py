@@ -17,10 +17,9 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import duckdb
 
@@ -30,6 +29,9 @@ from reconciler.policies import Policies
 from reconciler.policy_table import load_policy_table
 from reconciler.ranks import load_variant_ranks, load_version_ranks
 from reconciler.sqlscript import run_script
+
+if TYPE_CHECKING:
+    from store import WriterLake
 
 log = logging.getLogger("parallax.reconciler")
 T = TypeVar("T")
@@ -62,29 +64,29 @@ class RunReport:
 
 
 def reconcile(
-    con: duckdb.DuckDBPyConnection,
+    lake: WriterLake,
     policies: Policies,
     settings: ReconcilerSettings,
     *,
     full: bool = False,
     as_of: datetime | None = None,
-    commit_lock: AbstractContextManager | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> RunReport:
-    """Run once on a read-write connection to the lake; ``full`` rebuilds from scratch.
+    """Run once, writing through ``lake`` (store.WriterLake); ``full`` rebuilds from scratch.
 
+    ``con`` is the connection the run uses: the writer's own (default), or a
+    ``lake.session()`` when other threads of the process write too (``parallax server``).
     ``as_of`` is "now" for skew ages and findings (default: the current time). The first
-    run on a lake is a full one. ``commit_lock`` (WriterLake.commit_lock) is held while
-    the run writes, when other connections of the process commit to the lake too: a
-    DuckLake transaction on a SQLite catalog cannot commit once another commit happened
-    after it began. So a run computes from its snapshot without the lock (reading
-    spans, writing only temporary tables) and writes its results in one short
-    transaction under it. A full rebuild computes its slices outside any transaction:
-    DuckDB's temporary tables are about twice as slow to build and read inside one
-    (measured), and they are this connection's alone.
+    run on a lake is a full one. A DuckLake transaction on a SQLite catalog cannot commit
+    once another commit happened after it began, so a run computes from its snapshot
+    outside the lake's commit turn (reading spans, writing only temporary tables) and
+    writes its results in one short ``lake.transaction``. A full rebuild computes its
+    slices outside any transaction: DuckDB's temporary tables are about twice as slow to
+    build and read inside one (measured), and they are this connection's alone.
     """
+    con = lake.con if con is None else con
     started_at = datetime.now(UTC)
     run = _Run(con, policies, settings, as_of or started_at, started_at)
-    lock = commit_lock or contextlib.nullcontext()
     create_macros(con)
     # Results are sets; unordered, DuckDB writes the large temporary tables in parallel
     # (measured 3x faster to create). This connection only.
@@ -94,9 +96,9 @@ def reconcile(
     if full:
         _transaction(con, run.read_all)  # every span, at one snapshot
         run.compute_all()
-    with lock:
-        # The results and the run's row (its watermark) commit together.
-        report = _transaction(con, run.write_rebuild if full else run.write_increment)
+    # The results and the run's row (its watermark) commit together.
+    with lake.transaction(con):
+        report = run.write_rebuild() if full else run.write_increment()
     log.info(report.summary())
     return report
 

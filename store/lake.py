@@ -11,7 +11,9 @@ and selected with ``USE``, so SQL names tables plainly (``SELECT ... FROM spans`
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,8 +65,7 @@ def connect(settings: StoreSettings, read_only: bool = True) -> duckdb.DuckDBPyC
 
     Readers (``read_only=True``) never create anything: a lake that does not exist yet
     raises LakeMissingError, and a lake written by a newer Parallax raises
-    SchemaVersionError. Writers should use :func:`open_writer`, which also takes the
-    writer lock and applies migrations.
+    SchemaVersionError. Writers use :func:`open_writer` (see :class:`WriterLake`).
     """
     location = locate(settings)
     if read_only and location.embedded and not Path(location.catalog[len("sqlite:") :]).exists():
@@ -80,21 +81,51 @@ def connect(settings: StoreSettings, read_only: bool = True) -> duckdb.DuckDBPyC
 
 @dataclass
 class WriterLake:
-    """The writer's handle: its connection, and the lock that makes it the only writer."""
+    """The only way to write the lake.
+
+    The rule: a process writes the lake only through the WriterLake :func:`open_writer`
+    returns (on an embedded lake it holds ``writer.lock``, so no other process writes;
+    the schema is migrated), and every write is one :meth:`transaction`: the block runs
+    between BEGIN and COMMIT (ROLLBACK when it raises) while it holds the lake's commit
+    turn, on the writer's connection ``con`` or on a :meth:`session` of it. Two DuckLake
+    commits at once contend for the catalog ("database is locked", failed commits); the
+    turn makes this process's commits take turns. Reads never take it.
+
+    The writers of ``parallax server`` (launch.server): the ingest writer thread owns
+    ``con`` and commits there the span groups and ingest stats (store.ingest.writer), the
+    Fleet service's heartbeats (``IngestPipeline.run_in_writer``) and maintenance
+    (store.maintenance); the reconciler commits its tables from its own session
+    (reconciler.run). ``parallax reconcile`` and ``parallax maintain`` open their own.
+    """
 
     con: duckdb.DuckDBPyConnection
     location: LakeLocation
     lock: WriterLock | None
-    # Held around every commit of this process's connections to the lake: two DuckLake
-    # commits at once contend for the catalog ("database is locked", failed commits).
-    commit_lock: threading.Lock = field(default_factory=threading.Lock)
+    _commit_turn: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @contextlib.contextmanager
+    def transaction(
+        self, con: duckdb.DuckDBPyConnection | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Run the block as one transaction on ``con`` (default: the writer's connection),
+        holding the commit turn; yields the connection. A failed COMMIT raises too."""
+        con = self.con if con is None else con
+        with self._commit_turn:
+            con.execute("BEGIN")
+            try:
+                yield con
+                con.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):  # a failed COMMIT has ended it already
+                    con.execute("ROLLBACK")
+                raise
 
     def session(self) -> duckdb.DuckDBPyConnection:
         """Another connection to the writer's database, for a component on its own thread.
 
-        Its transactions run beside the ingest writer's (DuckLake snapshot isolation); it
-        must write only tables the ingest writer does not (the reconciler's), and write
-        only while holding ``commit_lock`` (see reconciler.run.reconcile).
+        Its transactions run beside the writer connection's (DuckLake snapshot isolation);
+        it writes only in ``transaction(session)``, and only tables no other writer of the
+        process writes (the reconciler's).
         """
         con = self.con.cursor()
         con.execute("SET TimeZone = 'UTC'")

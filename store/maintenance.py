@@ -3,7 +3,7 @@
 Group commits write many small files; merging them keeps reads fast. Expired snapshots
 end time travel before ``snapshot_retention_s``; files are deleted only once they have
 been unused for that long, so that a reader's running query never loses a file.
-Must run in the writer process (it writes the catalog).
+Writes through the lake's WriterLake: each DuckLake call is one ``lake.transaction()``.
 """
 
 from __future__ import annotations
@@ -13,28 +13,27 @@ import time
 
 import duckdb
 
-from store.lake import LAKE_ALIAS
+from store.lake import LAKE_ALIAS, WriterLake
 
 log = logging.getLogger("parallax.maintenance")
 
 
-def run_maintenance(
-    con: duckdb.DuckDBPyConnection, snapshot_retention_s: float
-) -> dict[str, float]:
-    """Run one maintenance pass; return what it did (files merged, seconds taken)."""
+def run_maintenance(lake: WriterLake, snapshot_retention_s: float) -> dict[str, float]:
+    """Run one maintenance pass on the writer's connection; return what it did (files
+    merged, seconds taken)."""
     started = time.monotonic()
-    files_before = _data_file_count(con)
+    files_before = _data_file_count(lake.con)
     retention = f"INTERVAL '{float(snapshot_retention_s)} seconds'"
-    con.execute(f"CALL ducklake_merge_adjacent_files('{LAKE_ALIAS}')")
-    con.execute(
-        f"CALL ducklake_expire_snapshots('{LAKE_ALIAS}', older_than => now() - {retention})"
-    )
-    con.execute(
-        f"CALL ducklake_cleanup_old_files('{LAKE_ALIAS}', older_than => now() - {retention})"
-    )
+    for call in (
+        f"CALL ducklake_merge_adjacent_files('{LAKE_ALIAS}')",
+        f"CALL ducklake_expire_snapshots('{LAKE_ALIAS}', older_than => now() - {retention})",
+        f"CALL ducklake_cleanup_old_files('{LAKE_ALIAS}', older_than => now() - {retention})",
+    ):
+        with lake.transaction() as con:
+            con.execute(call)
     result = {
         "data_files_before": files_before,
-        "data_files_after": _data_file_count(con),
+        "data_files_after": _data_file_count(lake.con),
         "seconds": time.monotonic() - started,
     }
     log.info(

@@ -1,5 +1,6 @@
 """Install footprints: an edge node gets no lake or dashboard libraries."""
 
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -35,9 +36,16 @@ def test_duckdb_and_its_extension_packages_are_pinned_to_one_version(repo_root):
 
 def test_the_wheel_carries_the_demo_policies_and_no_checkout_tools(repo_root, tmp_path):
     """An installed wheel runs `parallax demo`: its policies file is package data."""
+    checkout = tmp_path / "checkout"  # setuptools builds in <source>/build: not in the repo
+    shutil.copytree(
+        repo_root,
+        checkout,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(".*", "__pycache__", "*.egg-info", "build", "parallax-data"),
+    )
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         str(repo_root), "-w", str(tmp_path)],
+         str(checkout), "-w", str(tmp_path)],
         check=True, capture_output=True,
     )  # fmt: skip
     (wheel,) = tmp_path.glob("parallax-*.whl")

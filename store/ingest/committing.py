@@ -12,7 +12,6 @@ requests are answered UNAVAILABLE, so their clients retry.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 
 import duckdb
@@ -46,12 +45,10 @@ class GroupCommitter:
     def __init__(
         self,
         writer: LakeWriter,
-        commit_lock: threading.Lock,
         stats: IngestStats,
         answer: Answer,
     ) -> None:
         self._writer = writer
-        self._commit_lock = commit_lock
         self._stats = stats
         self._answer = answer  # InFlight.answer: resolves a request once
         self._refusals = RateLimitedLog(log)
@@ -80,8 +77,7 @@ class GroupCommitter:
         committed: list[tuple[PendingRequest, Written]],
     ) -> None:
         try:
-            with self._commit_lock:
-                results = self._writer.write(converted, [p.batch_id for p in group])
+            results = self._writer.write(converted, [p.batch_id for p in group])
         except CONTENT_FAULTS as err:
             if len(group) == 1:
                 self._refuse(group[0], err)

@@ -85,21 +85,15 @@ class IngestPipeline:
         settings: ServerSettings,
         server_id: str,
         maintenance: Callable[[], object] | None = None,
-        commit_lock: threading.Lock | None = None,
     ) -> None:
         self.settings = settings
-        # Taken around every lake write of the writer thread, shared with the other
-        # connections of the process that commit (the reconciler's): one commit at a time.
-        self._commit_lock = commit_lock or threading.Lock()
         self.stats = IngestStats()
         self._writer = writer
         self._server_id = server_id
         self._maintenance = maintenance
         self._limits = convert.span_limits(settings)
         self._in_flight = InFlight()
-        self._committer = GroupCommitter(
-            writer, self._commit_lock, self.stats, self._in_flight.answer
-        )
+        self._committer = GroupCommitter(writer, self.stats, self._in_flight.answer)
         self._requests: queue.Queue = queue.Queue()
         # Unbounded: memory is bounded by admission control (queue_max_spans), and
         # run_in_writer may be called from the event loop, which must never block.
@@ -140,12 +134,12 @@ class IngestPipeline:
         return pending.future
 
     def run_in_writer(self, job: Callable[[duckdb.DuckDBPyConnection], T]) -> Future:
-        """Run ``job(connection)`` on the writer thread, between group commits.
+        """Run ``job(connection)`` on the writer thread, between group commits, as one
+        ``WriterLake.transaction`` (committed when it returns, rolled back when it raises).
 
-        The only way for other server components (e.g. the Fleet service) to write the
-        lake: it keeps the single-writer connection on one thread. The job runs inside a
-        transaction that is committed when it returns and rolled back when it raises.
-        Never blocks. The future yields the job's result or raises its exception.
+        How a server component on the event loop (the Fleet service) writes: the writer
+        connection stays on one thread and the caller never blocks. The future yields
+        the job's result or raises its exception.
         """
         with self._lock:
             if self._closing:
@@ -351,17 +345,12 @@ class IngestPipeline:
             self._count(pending, result)
 
     def _run_job(self, job: _Job) -> None:
-        con = self._writer.con
-        with self._commit_lock:
-            try:
-                con.execute("BEGIN")
+        try:
+            with self._writer.lake.transaction() as con:
                 result = job.run(con)
-                con.execute("COMMIT")
-            except Exception as err:
-                with contextlib.suppress(duckdb.Error):  # a failed COMMIT has ended it already
-                    con.execute("ROLLBACK")
-                job.future.set_exception(err)
-                return
+        except Exception as err:
+            job.future.set_exception(err)
+            return
         job.future.set_result(result)
 
     def _count(self, pending: PendingRequest, result: Written) -> None:
@@ -383,8 +372,7 @@ class IngestPipeline:
         queued = self._in_flight.spans
         log.info(summary_line(counters, seconds, queued))
         try:
-            with self._commit_lock:
-                self._writer.write_stats(stats_row(self._server_id, counters, seconds, queued))
+            self._writer.write_stats(stats_row(self._server_id, counters, seconds, queued))
         except Exception as err:
             log.warning("could not record ingest stats: %s", err)
 
@@ -392,7 +380,6 @@ class IngestPipeline:
         if self._maintenance is None:
             return
         try:
-            with self._commit_lock:
-                self._maintenance()
+            self._maintenance()
         except Exception as err:
             log.warning("lake maintenance failed (will retry next interval): %s", err)

@@ -1,4 +1,5 @@
-"""The lake writer: the only code that writes spans, one transaction per group commit.
+"""The ingest writer: the only code that writes spans, one ``WriterLake.transaction`` per
+group commit.
 
 A group is the converted spans of several requests. Within one transaction the writer
 inserts the spans of every request that is not a duplicate and a row per collector
@@ -9,18 +10,17 @@ appears earlier in the same group, is acknowledged as a duplicate and not writte
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 
 from store.ingest.convert import Converted, Outcome
 from store.ingest.ledger import BatchId, BatchLedger
+from store.lake import WriterLake
 
 log = logging.getLogger("parallax.ingest")
 
@@ -37,10 +37,11 @@ class Written:
 
 
 class LakeWriter:
-    """Commits converted groups through the writer connection (one thread uses it)."""
+    """Commits converted groups through the lake's writer connection (one thread uses it)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self.con = con
+    def __init__(self, lake: WriterLake) -> None:
+        self.lake = lake
+        self.con = lake.con
         self.ledger = BatchLedger(self._committed_intervals())
         self._known_resources: set[int] = set()  # ids certainly in the resources table
 
@@ -88,9 +89,7 @@ class LakeWriter:
     ) -> None:
         if table.num_rows == 0 and not batches:
             return
-        con = self.con
-        con.execute("BEGIN")
-        try:
+        with self.lake.transaction() as con:
             if table.num_rows:
                 con.register("staged_spans", table)
                 con.execute(INSERT_SPANS)
@@ -114,11 +113,6 @@ class LakeWriter:
                     "FROM staged_batches"
                 )
                 con.unregister("staged_batches")
-            con.execute("COMMIT")
-        except Exception:
-            with contextlib.suppress(duckdb.Error):  # a failed COMMIT has ended it already
-                con.execute("ROLLBACK")
-            raise
 
     def _insert_new_resources(self, resources: dict[int, list[tuple[str, str | None]]]) -> None:
         staged = pa.table(
@@ -137,11 +131,12 @@ class LakeWriter:
     def write_stats(self, row: dict) -> None:
         columns = list(row)
         placeholders = ", ".join("?" for _ in columns)
-        self.con.execute(
-            f"INSERT INTO ingest_stats ({', '.join(columns)}, recorded_at) "
-            f"VALUES ({placeholders}, now())",
-            list(row.values()),
-        )
+        with self.lake.transaction() as con:
+            con.execute(
+                f"INSERT INTO ingest_stats ({', '.join(columns)}, recorded_at) "
+                f"VALUES ({placeholders}, now())",
+                list(row.values()),
+            )
 
     def _committed_intervals(self) -> list[tuple[str, str, int, int]]:
         """Every stream's committed sequences as intervals, computed by DuckDB in one pass

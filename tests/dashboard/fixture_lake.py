@@ -122,7 +122,7 @@ def build(settings: StoreSettings) -> StoreSettings:
         _insert(lake.con, "spans", spans())
         _insert(lake.con, "node_heartbeats", heartbeats())
         _insert(lake.con, "nodes", nodes())
-        reconcile(lake.con, policies, ReconcilerSettings(), full=True, as_of=AS_OF)
+        reconcile(lake, policies, ReconcilerSettings(), full=True, as_of=AS_OF)
     return settings
 
 

@@ -12,4 +12,4 @@ from tests.reconciler.fleet import Fleet
 def fleet(store_settings) -> Iterator[Fleet]:
     """An empty lake, open as its writer."""
     with open_writer(store_settings) as lake:
-        yield Fleet(lake.con)
+        yield Fleet(lake)

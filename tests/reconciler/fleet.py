@@ -18,6 +18,7 @@ import pyarrow as pa
 from parallax.config import ReconcilerSettings
 from reconciler import RunReport, reconcile
 from reconciler.policies import Policies, builtin_policies, policies_from_mapping
+from store import WriterLake
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 AS_OF = T0 + timedelta(days=2)
@@ -57,8 +58,12 @@ def policies(**features: dict[str, Any]) -> Policies:
 class Fleet:
     """Writes spans into a lake and runs the reconciler on it."""
 
-    con: duckdb.DuckDBPyConnection
+    lake: WriterLake
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        return self.lake.con
 
     def answer(
         self,
@@ -118,7 +123,7 @@ class Fleet:
         as_of: datetime = AS_OF,
     ) -> RunReport:
         return reconcile(
-            self.con,
+            self.lake,
             policies or builtin_policies(),
             settings or ReconcilerSettings(),
             full=full,

@@ -21,7 +21,7 @@ INT8 = "gbm 2.3 int8 device"
 
 def seed(store_settings) -> None:
     with open_writer(store_settings) as lake:
-        fleet = Fleet(lake.con)
+        fleet = Fleet(lake)
         fleet.commit(
             [fleet.answer("fraud", "in-1", FP32, label="legit"),
              fleet.answer("fraud", "in-1", INT8, label="fraud")]

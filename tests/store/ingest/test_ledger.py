@@ -49,7 +49,7 @@ def test_the_writer_rebuilds_the_ledger_from_the_lake_as_intervals(store_setting
             "('n', 1, 1, 0, now(), 'b'), ('n', 2, 1, 0, now(), 'b'), ('n', 3, 1, 0, now(), 'b'), "
             "('n', 9, 1, 0, now(), 'b'), ('n', 3, 1, 0, now(), 'b'), ('m', 4, 1, 0, now(), NULL)"
         )
-        writer = LakeWriter(lake.con)
+        writer = LakeWriter(lake)
         assert writer._committed_intervals() == [
             ("m", "", 4, 4),
             ("n", "b", 1, 3),
