@@ -91,10 +91,34 @@ def parse_tier(value: str) -> HardwareTier | None:
         return _TIER_ALIASES.get(token)
 
 
+# --- Canonical values: what the lake stores for a spelling ----------------------------
+# Ingest stores these in ``spans`` (keeping the spelling as sent where it differs), and
+# the lake's macros (store.canonical) spell the same rules in SQL.
+VALUE_WHITESPACE = " \t\n\r\f\v"
+"""What is trimmed from either end of a spelling before it is looked up."""
+
+
+def canonical_quantization(value: str) -> str:
+    """The stored quantization: its convention word, ``other`` when it means none."""
+    parsed = _QUANTIZATION_LOOKUP.get(value.strip(VALUE_WHITESPACE).lower())
+    return (parsed or Quantization.OTHER).value
+
+
+def canonical_tier(value: str) -> str:
+    """The stored tier: its convention word; an unknown tier lowercased, spaces as ``-``."""
+    token = value.strip(VALUE_WHITESPACE).lower()
+    parsed = _TIER_LOOKUP.get(token.replace("_", "-"))
+    return parsed.value if parsed else token.replace(" ", "-")
+
+
+_QUANTIZATION_LOOKUP = quantization_spellings()
+_TIER_LOOKUP = tier_spellings()
+
+
 # --- Wire contract: gRPC metadata on OTLP Export calls from our collector ------------
-# A batch is identified by (node id, batch sequence). The ingest service commits a
-# batch's spans together with this pair and acknowledges a retried batch that is
-# already committed without writing it again. See docs/wire-contract.md.
+# A batch is identified by (node id, buffer id, batch sequence). The ingest service
+# commits a batch's spans together with its identity and acknowledges a retried batch
+# that is already committed without writing it again. See docs/wire-contract.md.
 NODE_ID_HEADER = "parallax-node-id"
 BUFFER_ID_HEADER = "parallax-buffer-id"  # the collector buffer's random id: a wiped buffer
 BATCH_SEQUENCE_HEADER = "parallax-batch-seq"  # starts again at 1 under a new id

@@ -1,6 +1,8 @@
-"""SQL macros the reconciler's queries share: spellings, variants, comparators, intervals.
+"""SQL macros the reconciler's queries share: comparators, intervals, resolution keys.
 
 Created as temporary macros on the reconciler's connection at the start of every run.
+The variant (``px_variant``) and the canonical spellings are the lake's own macros
+(store.canonical), which the dashboard and analysts use as well.
 The comparator macros are the one definition of "two answers agree" (docs/reconciler.md);
 every table that compares answers goes through them.
 """
@@ -9,34 +11,13 @@ from __future__ import annotations
 
 import duckdb
 
-from parallax.conventions import quantization_spellings, tier_spellings
-
 WILSON_Z = 1.959963984540054
 """z of a two-sided 95% interval."""
 
 
-def _spelling_case(argument: str, canonical: dict[str, str], other: str) -> str:
-    """CASE mapping every known spelling to its word; anything else to ``other``."""
-    arms = " ".join(f"WHEN '{raw}' THEN '{word}'" for raw, word in sorted(canonical.items()))
-    return f"CASE {argument} {arms} ELSE {other} END"
-
-
 def _macros() -> list[str]:
-    quant_words = {raw: q.value for raw, q in quantization_spellings().items()}
-    tier_words = {raw: t.value for raw, t in tier_spellings().items()}
-    quant = _spelling_case("lower(trim(q))", quant_words, "'other'")
-    tier = _spelling_case(
-        "replace(lower(trim(t)), '_', '-')", tier_words, "replace(lower(trim(t)), ' ', '-')"
-    )
     z = WILSON_Z
     return [
-        f"px_quantization(q) AS CASE WHEN q IS NULL THEN 'unknown' ELSE {quant} END",
-        f"px_tier(t) AS CASE WHEN t IS NULL THEN 'unknown' ELSE {tier} END",
-        # 'MODEL VERSION QUANTIZATION TIER [ACCELERATOR]' (reconciler.policies.Variant)
-        """px_variant(model, version, quant, tier, accelerator) AS concat_ws(' ',
-            replace(coalesce(nullif(model, ''), 'unknown'), ' ', '_'),
-            replace(coalesce(nullif(version, ''), 'unknown'), ' ', '_'),
-            quant, tier, nullif(replace(accelerator, ' ', '_'), ''))""",
         # Shared items over the longer list (top-k lists hold distinct items).
         """px_topk_overlap(a, b) AS CASE WHEN len(a) > 0 AND len(b) > 0
             THEN len(list_filter(a, x -> list_contains(b, x))) / greatest(len(a), len(b))

@@ -2,23 +2,31 @@
 
 Migrations are the numbered ``.sql`` files in ``store/migrations`` (``0001_name.sql``),
 applied in order, each in its own transaction together with its row in
-``parallax_schema``. A lake whose schema is newer than the newest migration this code
-knows is refused rather than written with assumptions that no longer hold.
+``parallax_schema``. A migration may hold ``{{name}}`` for SQL generated from the code
+when it runs (``GENERATED``: the canonical-value and variant macros of store.canonical,
+made from parallax.conventions); a change to those conventions comes with a migration
+that re-creates them and rewrites the rows. A lake whose schema is newer than the newest
+migration this code knows is refused rather than written with assumptions that no longer
+hold.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from store.canonical import create_macros_sql
 from store.errors import LakeMissingError, SchemaVersionError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_GENERATED_MARK = re.compile(r"\{\{([a-z_]+)\}\}")
+GENERATED: dict[str, Callable[[], str]] = {"canonical_macros": create_macros_sql}
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,11 @@ class Migration:
     version: int
     name: str
     path: Path
+
+    def sql(self) -> str:
+        """The migration's SQL with every ``{{name}}`` replaced by its generated SQL."""
+        text = self.path.read_text(encoding="utf-8")
+        return _GENERATED_MARK.sub(lambda mark: GENERATED[mark[1]](), text)
 
 
 def available_migrations(directory: Path | None = None) -> list[Migration]:
@@ -67,7 +80,7 @@ def migrate(con: duckdb.DuckDBPyConnection, directory: Path | None = None) -> in
     for migration in migrations[version:]:
         con.execute("BEGIN")
         try:
-            con.execute(migration.path.read_text(encoding="utf-8"))
+            con.execute(migration.sql())
             con.execute(
                 "INSERT INTO parallax_schema VALUES (?, ?, now())",
                 [migration.version, migration.name],

@@ -1,5 +1,5 @@
 -- The spans the answers are made of, read once per run with what every later step needs:
--- the variant spelled once per span, the output, and the slice of the inputs it belongs
+-- the variant spelled once per span (the lake's px_variant), the output, and the slice of the inputs it belongs
 -- to ($slices: a full rebuild handles the inputs in slices by fingerprint hash; 1 in an
 -- incremental run). /*touched*/ narrows them to the re-opened (feature, input
 -- fingerprint) groups, /*slice*/ to the spans the last run saw. Result: rc_answer_rows,
@@ -25,8 +25,8 @@ FROM (
         s.input_fingerprint,
         s.model_name,
         s.model_version,
-        px_quantization(s.quantization) AS quantization,
-        px_tier(s.hardware_tier) AS hardware_tier,
+        coalesce(s.quantization, 'unknown') AS quantization,  -- canonical in the lake
+        coalesce(s.hardware_tier, 'unknown') AS hardware_tier,
         coalesce(s.accelerator, '') AS accelerator,
         s.node_id,
         s.start_time,

@@ -6,6 +6,8 @@ CREATE OR REPLACE TEMP TABLE rc_rebuilt_comparisons AS SELECT * FROM comparisons
 
 CREATE OR REPLACE TEMP TABLE rc_rebuilt_reconciled AS SELECT * FROM reconciled LIMIT 0;
 
+CREATE OR REPLACE TEMP TABLE rc_rebuilt_variants AS SELECT * FROM variants LIMIT 0;
+
 CREATE OR REPLACE TEMP TABLE rc_histogram_slices (
     feature VARCHAR, variant VARCHAR, kind VARCHAR, bucket VARCHAR, answers BIGINT
 );

@@ -7,6 +7,11 @@ INSERT INTO rc_rebuilt_comparisons BY NAME SELECT * FROM rc_comparisons;
 
 INSERT INTO rc_rebuilt_reconciled BY NAME SELECT * FROM rc_reconciled;
 
+INSERT INTO rc_rebuilt_variants BY NAME
+SELECT DISTINCT feature, variant, model_name, model_version, quantization, hardware_tier,
+    accelerator
+FROM rc_answers;
+
 INSERT INTO rc_histogram_slices BY NAME
 SELECT feature, variant, 'score' AS kind, px_score_bucket(output_score) AS bucket,
     count(*) AS answers

@@ -14,3 +14,9 @@ SELECT * EXCLUDE (repeat_overlap, multi_input) FROM rc_answers WHERE repeat_time
 INSERT INTO comparisons BY NAME SELECT * FROM rc_comparisons;
 
 INSERT INTO reconciled BY NAME SELECT * FROM rc_reconciled;
+
+INSERT INTO variants BY NAME
+SELECT DISTINCT feature, variant, model_name, model_version, quantization, hardware_tier,
+    accelerator
+FROM rc_answers a
+WHERE NOT EXISTS (SELECT 1 FROM variants v WHERE v.feature = a.feature AND v.variant = a.variant);

@@ -6,17 +6,20 @@ decoded for the whole group at once with NumPy (store.ingest.spans), attributes 
 column in NumPy/Arrow (store.ingest.flat, store.ingest.columns). Identifier and
 timestamp checks are vectorised as well.
 
-A promoted attribute set on the span wins over the same key on the resource. Every
-input is decided per span (docs/wire-contract.md): a span that breaks a rule (its own
-fields: store.ingest.span_rules; its attributes: store.ingest.attribute_rules; its
-status, events and links: store.ingest.nested; a resource or scope it belongs to) is
-dropped and reported with a reason (OTLP ``partial_success``), and the valid spans of
-the same request are kept. Repeated keys, attributes past the count limit and values
-past the size limit are dropped or cut, counted, and reported as a warning.
+A promoted attribute set on the span wins over the same key on the resource; values with
+spellings (quantization, tier) are stored canonically, with the spelling as sent beside
+them where it differed (store.canonical). Every input is decided per span
+(docs/wire-contract.md): a span that breaks a rule (its own fields:
+store.ingest.span_rules; its attributes: store.ingest.attribute_rules; its status,
+events and links: store.ingest.nested; a resource or scope it belongs to) is dropped and
+reported with a reason (OTLP ``partial_success``), and the valid spans of the same
+request are kept. Repeated keys, attributes past the count limit and values past the
+size limit are dropped or cut, counted, and reported as a warning.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -30,6 +33,7 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from parallax import conventions as conv
 from parallax.config import ServerSettings
+from store.canonical import CANONICAL, canonical_columns
 from store.ingest import anyvalue, columns, nested, span_rules, spans
 from store.ingest.attribute_rules import SpanLimits
 from store.ingest.ledger import BatchId
@@ -196,7 +200,26 @@ def convert(incoming: list[Incoming], limits: SpanLimits = DEFAULT_LIMITS) -> Co
     outcomes = [Outcome() for _ in incoming]
     if not encodings:
         return Converted(STAGING_SCHEMA.empty_table(), np.zeros(0, np.int64), outcomes)
-    fields, problems = _decode(encodings)
+    tables, requests = [], []
+    for rows, fields, problems in _decode(encodings):
+        part = layout if len(rows) == len(encodings) else layout.subset(rows)
+        table, request_of_row = _convert_part(fields, part, problems, limits, outcomes)
+        tables.append(table)
+        requests.append(request_of_row)
+    resources = {r.resource_id: r.text for r in layout.resources if r.problem is None}
+    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+    return Converted(table, np.concatenate(requests), outcomes, resources)
+
+
+def _convert_part(
+    fields: SpanFields,
+    layout: _Layout,
+    problems: dict[int, str],
+    limits: SpanLimits,
+    outcomes: list[Outcome],
+) -> tuple[pa.Table, np.ndarray]:
+    """The valid spans of one decoded part as a table, and each row's request; adds to
+    the requests' outcomes."""
     table, builder = _convert_spans(fields, layout, problems, limits)
     keep = np.ones(len(fields), dtype=bool)
     for row, reason in sorted(problems.items()):
@@ -208,26 +231,30 @@ def convert(incoming: list[Incoming], limits: SpanLimits = DEFAULT_LIMITS) -> Co
     _count_accepted(outcomes, layout.request, keep, builder)
     if problems:
         table = table.filter(pa.array(keep))
-    resources = {r.resource_id: r.text for r in layout.resources if r.problem is None}
-    return Converted(table, layout.request[keep], outcomes, resources)
+    return table, layout.request[keep]
 
 
-def _decode(encodings: list[bytes]) -> tuple[SpanFields, dict[int, str]]:
-    """The spans' fields; a span protobuf cannot parse is decoded as an empty one and
-    rejected, so that its siblings are kept."""
+def _decode(encodings: list[bytes]) -> list[tuple[np.ndarray, SpanFields, dict[int, str]]]:
+    """The spans' fields in parts (spans.decode_in_parts), each with the problems of its
+    spans by their index in the part; a span protobuf cannot parse is decoded as an empty
+    one and rejected, so that its siblings are kept."""
+    problems: dict[int, str] = {}
     try:
-        return spans.decode(encodings), {}
+        parts = spans.decode_in_parts(encodings)
     except DecodeError:
-        pass
-    problems, usable = {}, []
-    for row, raw in enumerate(encodings):
-        try:
-            LeanSpan.FromString(raw)
-            usable.append(raw)
-        except DecodeError:
-            problems[row] = _BROKEN_SPAN
-            usable.append(b"")
-    return spans.decode(usable), problems
+        usable = []
+        for row, raw in enumerate(encodings):
+            try:
+                LeanSpan.FromString(raw)
+                usable.append(raw)
+            except DecodeError:
+                problems[row] = _BROKEN_SPAN
+                usable.append(b"")
+        parts = spans.decode_in_parts(usable)
+    return [
+        (rows, fields, {i: problems[r] for i, r in enumerate(rows.tolist()) if r in problems})
+        for rows, fields in parts
+    ]
 
 
 def _count_accepted(
@@ -249,9 +276,9 @@ def _count_accepted(
         )
     }
     for index, outcome in enumerate(outcomes):
-        outcome.accepted = int(accepted[index])
+        outcome.accepted += int(accepted[index])
         for name, per_request in cuts.items():
-            setattr(outcome, name, int(per_request[index]))
+            setattr(outcome, name, getattr(outcome, name) + int(per_request[index]))
 
 
 class _Resource:
@@ -302,6 +329,15 @@ class _Layout:
     scopes: list[_Scope]
     node_ids: list[str | None]
     batch_seqs: list[int | None]
+
+    def subset(self, spans: np.ndarray) -> _Layout:
+        """The layout of the given spans only (in that order)."""
+        return dataclasses.replace(
+            self,
+            request=self.request[spans],
+            resource=self.resource[spans],
+            scope=self.scope[spans],
+        )
 
 
 def _gather(incoming: list[Incoming]) -> tuple[list[bytes], _Layout]:
@@ -361,6 +397,8 @@ def _convert_spans(
         column = builder.promoted(promoted.key, promoted.arrow_type)
         data[promoted.column] = _with_resource_fallback(column, promoted, layout, problems)
     data["node_id"] = _with_batch_node(data["node_id"], layout)
+    for rule in CANONICAL:
+        data[rule.column], data[rule.as_sent] = canonical_columns(data[rule.column], rule)
     data["attributes"] = builder.remaining()
     data["resource_id"] = _per_span(
         [r.resource_id for r in layout.resources], pa.int64(), layout.resource
@@ -442,6 +480,7 @@ _SPAN_SCHEMA = pa.schema(
         ("status_code", pa.string()),
         ("status_message", pa.string()),
         *[(p.column, p.arrow_type) for p in PROMOTED],
+        *[(rule.as_sent, pa.string()) for rule in CANONICAL],
         ("attributes", columns.TEXT_MAP),
         ("resource_id", pa.int64()),
         ("scope_name", pa.string()),
