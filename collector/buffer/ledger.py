@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from collector.buffer.files import atomic_write, move_to_quarantine
-from collector.buffer.sequences import SequenceSet
+from parallax.sequences import SequenceSet
 
 LEDGER_FILE = "ledger.json"
 LEDGER_VERSION = 1

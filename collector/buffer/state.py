@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from collector.buffer.ledger import Ledger
 from collector.buffer.segment import Segment
-from collector.buffer.sequences import SequenceSet
 from collector.buffer.stats import BufferStats
+from parallax.sequences import SequenceSet
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,27 +5,16 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from store.ingest.ledger import BatchId, BatchLedger, SequenceSet
+from store.ingest.ledger import BatchId, BatchLedger
 
 
 @given(st.lists(st.integers(min_value=0, max_value=200)))
-def test_sequence_set_contains_exactly_what_was_added(values):
-    sequences = SequenceSet()
+def test_a_stream_holds_exactly_the_sequences_committed_from_zero_up(values):
+    ledger = BatchLedger()
     for value in values:
-        sequences.add(value)
-    assert [v for v in range(202) if v in sequences] == sorted(set(values))
-    assert len(sequences) == len(set(values))
-
-
-def test_consecutive_sequences_collapse_into_one_interval():
-    sequences = SequenceSet(range(10_000))
-    assert sequences.interval_count == 1
-    sequences.add(10_002)
-    assert sequences.interval_count == 2
-    sequences.add(10_000)
-    assert sequences.interval_count == 2
-    sequences.add(10_001)  # bridges the two intervals
-    assert sequences.interval_count == 1
+        ledger.record(BatchId("a", "buf", value))
+    committed = [v for v in range(202) if ledger.is_committed(BatchId("a", "buf", v))]
+    assert committed == sorted(set(values))
 
 
 def test_the_ledger_starts_from_intervals_and_remembers_new_commits():

@@ -1,8 +1,10 @@
-"""The set of *resolved* batch sequences: acknowledged, dropped, or known not to exist.
+"""A set of batch sequences that arrive almost in order, kept as a floor and a few ranges.
 
-Acknowledgements arrive almost in order (a few requests in flight), so the set is kept
-as a floor (every sequence up to it is resolved) plus a short list of disjoint ranges
-above it; memory grows with the number of gaps, not with the number of batches.
+Used for the collector buffer's *resolved* sequences (acknowledged, dropped, or known not
+to exist) and the ingest ledger's committed ones. Sequences arrive almost in order (a
+few requests in flight), so the set is kept as a floor (every sequence up to it is in)
+plus a short list of disjoint ranges above it; memory grows with the number of gaps,
+not with the number of batches.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from collections.abc import Iterable, Iterator
 
 
 class SequenceSet:
-    """Resolved sequences: all of ``1..floor`` plus disjoint, non-adjacent ranges above."""
+    """Every sequence up to ``floor`` plus disjoint, non-adjacent ranges above it.
+
+    The default floor 0 suits sequences numbered from 1; a floor of -1 holds none of 0, 1, ...
+    """
 
     def __init__(self, floor: int = 0, ranges: Iterable[tuple[int, int]] = ()) -> None:
         self._floor = floor
@@ -23,18 +28,18 @@ class SequenceSet:
 
     @property
     def floor(self) -> int:
-        """Every sequence up to and including this one is resolved."""
+        """Every sequence up to and including this one is in the set."""
         return self._floor
 
     def ranges(self) -> list[tuple[int, int]]:
-        """The resolved ranges above the floor, in order."""
+        """The ranges above the floor, in order."""
         return list(zip(self._starts, self._ends, strict=True))
 
     def add(self, seq: int) -> None:
         self.add_range(seq, seq)
 
     def add_range(self, low: int, high: int) -> None:
-        """Mark ``low..high`` (inclusive) resolved; merges with neighbours and the floor."""
+        """Add ``low..high`` (inclusive); merges with neighbours and the floor."""
         low = max(low, self._floor + 1)
         if high < low:
             return
@@ -57,20 +62,20 @@ class SequenceSet:
         return index >= 0 and self._ends[index] >= seq
 
     def first_unresolved_after(self, seq: int) -> int:
-        """The smallest sequence greater than ``seq`` that is not resolved."""
+        """The smallest sequence greater than ``seq`` that is not in the set."""
         candidate = max(seq + 1, self._floor + 1)
         index = bisect_right(self._starts, candidate) - 1
         if index >= 0 and self._ends[index] >= candidate:
-            # Ranges never touch, so the sequence after a range's end is unresolved.
+            # Ranges never touch, so the sequence after a range's end is not in the set.
             candidate = self._ends[index] + 1
         return candidate
 
     def covers(self, low: int, high: int) -> bool:
-        """Whether every sequence in ``low..high`` is resolved."""
+        """Whether every sequence in ``low..high`` is in the set."""
         return self.first_unresolved_after(low - 1) > high
 
     def unresolved_ranges(self, low: int, high: int) -> Iterator[tuple[int, int]]:
-        """The maximal sub-ranges of ``low..high`` that are not resolved, in order."""
+        """The maximal sub-ranges of ``low..high`` that are not in the set, in order."""
         cursor = low - 1
         while True:
             start = self.first_unresolved_after(cursor)

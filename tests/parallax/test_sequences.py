@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.buffer.sequences import SequenceSet
+from parallax.sequences import SequenceSet
 
 ranges = st.lists(
     st.tuples(st.integers(1, 200), st.integers(0, 20)).map(lambda r: (r[0], r[0] + r[1])),
