@@ -218,7 +218,7 @@ def _transport_credentials(server: ServerSettings) -> grpc.ServerCredentials | N
         secured=tls and proves_nodes,
         insecure=server.insecure,
         needed="server.tls_cert_file, server.tls_key_file and server.credentials_file "
-        "(or server.tls_client_ca_file), see docs/security.md,",
+        "(or server.tls_client_ca_file; see docs/security.md)",
     )
     if not tls:
         return None
