@@ -21,7 +21,7 @@ from bench.fleet.catalog import (
 )
 from bench.fleet.hashing import S_BUFFER, S_ENV, S_REGION, S_SLOT, S_TIER, S_WEIGHT, _Hasher, _hex
 from parallax import conventions as conv
-from store.ingest.convert import resource_id
+from store.ingest.layout import resource_id
 
 # --- The fleet's nodes ----------------------------------------------------------------
 

@@ -19,9 +19,6 @@ size limit are dropped or cut, counted, and reported as a warning.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,13 +26,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from google.protobuf.message import DecodeError
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from parallax import conventions as conv
 from parallax.config import ServerSettings
 from store.canonical import CANONICAL, canonical_columns
-from store.ingest import anyvalue, columns, nested, span_rules, spans
+from store.ingest import columns, nested, span_rules, spans
 from store.ingest.attribute_rules import SpanLimits
+from store.ingest.layout import Layout, gather, reject_below_broken
 from store.ingest.ledger import BatchId
 from store.ingest.otlp_lean_pb2 import ExportTraceServiceRequestRaw as LeanRequest
 from store.ingest.otlp_lean_pb2 import Span as LeanSpan
@@ -196,7 +193,11 @@ def convert(incoming: list[Incoming], limits: SpanLimits = DEFAULT_LIMITS) -> Co
     as the spans' node. Every problem in the content is decided per
     span: no content makes this raise.
     """
-    encodings, layout = _gather(incoming)
+    encodings, layout = gather(
+        [item.request for item in incoming],
+        [item.node_id for item in incoming],
+        [item.batch_id.seq if item.batch_id else None for item in incoming],
+    )
     outcomes = [Outcome() for _ in incoming]
     if not encodings:
         return Converted(STAGING_SCHEMA.empty_table(), np.zeros(0, np.int64), outcomes)
@@ -213,7 +214,7 @@ def convert(incoming: list[Incoming], limits: SpanLimits = DEFAULT_LIMITS) -> Co
 
 def _convert_part(
     fields: SpanFields,
-    layout: _Layout,
+    layout: Layout,
     problems: dict[int, str],
     limits: SpanLimits,
     outcomes: list[Outcome],
@@ -281,101 +282,13 @@ def _count_accepted(
             setattr(outcome, name, getattr(outcome, name) + int(per_request[index]))
 
 
-class _Resource:
-    """Decoded resource attributes, shared by every span below the resource; each key
-    once (its last value). ``problem`` says why the spans below it are rejected."""
-
-    def __init__(self, encoded: list[bytes]) -> None:
-        self.values: dict[str, Any] = {}
-        self.problem: str | None = None
-        try:
-            for raw in encoded:
-                kv = KeyValue.FromString(raw)
-                self.values[kv.key] = anyvalue.from_message(kv.value)
-        except DecodeError:
-            self.values = {}
-            self.problem = "a resource attribute is not valid OTLP (malformed or not UTF-8)"
-        self.text = [(key, anyvalue.as_text(value)) for key, value in self.values.items()]
-        self.resource_id = resource_id(self.text)
-
-
-class _Scope:
-    """A scope's name and version; ``problem`` says why the spans below it are rejected."""
-
-    def __init__(self, name: bytes, version: bytes) -> None:
-        self.problem: str | None = None
-        try:
-            self.name, self.version = name.decode("utf-8") or None, version.decode("utf-8") or None
-        except UnicodeDecodeError:
-            self.name = self.version = None
-            self.problem = "the instrumentation scope's name or version is not valid UTF-8"
-
-
-def resource_id(attributes: list[tuple[str, str | None]]) -> int:
-    """A stable signed 64-bit id of a resource: a hash of its sorted attributes as text."""
-    canonical = json.dumps(sorted(attributes, key=lambda kv: kv[0]), ensure_ascii=False)
-    digest = hashlib.blake2b(canonical.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-@dataclass
-class _Layout:
-    """Where each span came from: per-span indexes into the request, resource and scope lists."""
-
-    request: np.ndarray
-    resource: np.ndarray
-    scope: np.ndarray
-    resources: list[_Resource]
-    scopes: list[_Scope]
-    node_ids: list[str | None]
-    batch_seqs: list[int | None]
-
-    def subset(self, spans: np.ndarray) -> _Layout:
-        """The layout of the given spans only (in that order)."""
-        return dataclasses.replace(
-            self,
-            request=self.request[spans],
-            resource=self.resource[spans],
-            scope=self.scope[spans],
-        )
-
-
-def _gather(incoming: list[Incoming]) -> tuple[list[bytes], _Layout]:
-    encodings: list[bytes] = []
-    runs: list[tuple[int, int, int, int]] = []  # (request, resource, scope, span count)
-    resources: list[_Resource] = []
-    scopes: list[_Scope] = []
-    for request_index, item in enumerate(incoming):
-        for resource_spans in item.request.resource_spans:
-            resources.append(_Resource(list(resource_spans.resource.attributes)))
-            for scope_spans in resource_spans.scope_spans:
-                if scope_spans.spans:
-                    scopes.append(_Scope(scope_spans.scope.name, scope_spans.scope.version))
-                    encodings.extend(scope_spans.spans)
-                    runs.append(
-                        (request_index, len(resources) - 1, len(scopes) - 1, len(scope_spans.spans))
-                    )
-    counts = np.array([run[3] for run in runs], dtype=np.int64)
-    per_span = [
-        np.repeat(np.array([run[i] for run in runs], dtype=np.int64), counts) for i in range(3)
-    ]
-    layout = _Layout(
-        *per_span,
-        resources,
-        scopes,
-        [item.node_id for item in incoming],
-        [item.batch_id.seq if item.batch_id else None for item in incoming],
-    )
-    return encodings, layout
-
-
 def _convert_spans(
-    fields: SpanFields, layout: _Layout, problems: dict[int, str], limits: SpanLimits
+    fields: SpanFields, layout: Layout, problems: dict[int, str], limits: SpanLimits
 ) -> tuple[pa.Table, columns.ColumnBuilder]:
     n = len(fields)
     trace_ids, span_ids = fields.trace_id, fields.span_id
     starts, ends = fields.start, fields.end
-    _reject_below_broken(layout, problems)
+    reject_below_broken(layout, problems)
     builder = columns.ColumnBuilder(fields.attributes, n, PROMOTED_KEYS, limits)
     data: dict[str, pa.Array] = {
         "trace_id": trace_ids,
@@ -423,28 +336,19 @@ def _storable(times: np.ndarray) -> np.ndarray:
     return np.where(too_late, np.uint64(0), times).view(np.int64)
 
 
-def _reject_below_broken(layout: _Layout, problems: dict[int, str]) -> None:
-    """Every span below a resource or scope that cannot be read is rejected."""
-    for parents, index in ((layout.resources, layout.resource), (layout.scopes, layout.scope)):
-        for position, parent in enumerate(parents):
-            if parent.problem is not None:
-                for row in np.flatnonzero(index == position):
-                    problems.setdefault(int(row), parent.problem)
-
-
 def _per_span(values: list[Any], arrow_type: pa.DataType, index: np.ndarray) -> pa.Array:
     """Spread one value per request/resource/scope to every span below it."""
     return pa.array(values, arrow_type).take(pa.array(index))
 
 
-def _with_batch_node(column: pa.Array, layout: _Layout) -> pa.Array:
+def _with_batch_node(column: pa.Array, layout: Layout) -> pa.Array:
     if all(node is None for node in layout.node_ids):
         return column
     return pc.coalesce(_per_span(layout.node_ids, pa.string(), layout.request), column)
 
 
 def _with_resource_fallback(
-    column: pa.Array, promoted: Promoted, layout: _Layout, problems: dict[int, str]
+    column: pa.Array, promoted: Promoted, layout: Layout, problems: dict[int, str]
 ) -> pa.Array:
     """Fill spans that lack the attribute with their resource's value of it."""
     if column.null_count == 0 or not any(promoted.key in r.values for r in layout.resources):

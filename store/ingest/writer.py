@@ -4,7 +4,7 @@ group commit.
 A group is the converted spans of several requests. Within one transaction the writer
 inserts the spans of every request that is not a duplicate and a row per collector
 batch into ``ingested_batches``; only after COMMIT returns are the requests
-acknowledged. A request whose (node id, batch sequence) is already committed, or
+acknowledged. A request whose (node id, buffer id, batch sequence) is already committed, or
 appears earlier in the same group, is acknowledged as a duplicate and not written.
 """
 
