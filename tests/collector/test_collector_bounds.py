@@ -6,9 +6,7 @@ whose exports must all be acknowledged."""
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from parallax.config import CollectorSettings
 from parallax.otlp_grpc import EXPORT_METHOD
 from tests.otlp import export_request, inference_span
 from tests.servers import OtlpClient, collector_process, free_port, lake_rows
+from tests.tmpfs import mounted_tmpfs
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -258,17 +257,8 @@ def test_a_span_larger_than_a_batch_once_tagged_is_refused_alone(make_collector)
 @pytest.fixture
 def small_tmpfs(tmp_path: Path):
     """An 8 MiB tmpfs (needs root); skipped where it cannot be mounted."""
-    mount_point = tmp_path / f"tmpfs-{uuid.uuid4().hex[:8]}"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount_point)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.decode().strip()}")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+    with mounted_tmpfs(tmp_path, "8m") as mount_point:
+        yield mount_point
 
 
 def test_a_collector_whose_disk_filled_recovers_without_a_restart_once_the_backend_is_back(

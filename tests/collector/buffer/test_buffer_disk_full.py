@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import errno
 import os
-import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
 
 from collector.buffer import BufferSettings, BufferWriteError, SegmentLog, segment
+from tests.tmpfs import mounted_tmpfs
 
 PAYLOAD_BYTES = 20_000
 
@@ -34,17 +33,8 @@ class FullDisk:
 @pytest.fixture
 def small_tmpfs(tmp_path: Path):
     """A 1 MiB tmpfs (needs root); skipped where it cannot be mounted."""
-    mount_point = tmp_path / f"tmpfs-{uuid.uuid4().hex[:8]}"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.decode().strip()}")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+    with mounted_tmpfs(tmp_path, "1m") as mount_point:
+        yield mount_point
 
 
 def fill(log: SegmentLog) -> list[int]:
