@@ -2,48 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
-
-import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from collector.agent import start_collector
 from parallax import conventions as conv
-from parallax.config import CollectorSettings
 from tests.otlp import export_request, inference_span
 from tests.servers import OtlpClient, lake_rows
 from tests.waiting import wait_until
-
-
-@pytest.fixture
-def make_collector(tmp_path):
-    started = []
-
-    def start(backend: str, **overrides):
-        settings = dataclasses.replace(
-            CollectorSettings(
-                listen="127.0.0.1:0",
-                backend=backend,
-                node_id="edge-7",
-                hardware_tier="device",
-                accelerator="npu",
-                region="eu-west",
-                buffer_dir=str(tmp_path / "buffer"),
-                retry_initial_s=0.05,
-                retry_max_s=0.5,
-            ),
-            **overrides,
-        )
-        collector = start_collector(settings)
-        started.append(collector)
-        return collector
-
-    yield start
-    for collector in started:
-        collector.stop()
 
 
 def stored_count(store_settings) -> int:

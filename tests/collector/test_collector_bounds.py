@@ -14,9 +14,7 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
-from collector.agent import start_collector
 from collector.buffer import BufferSettings, SegmentLog
-from parallax.config import CollectorSettings
 from parallax.otlp_grpc import EXPORT_METHOD
 from tests.otlp import export_request, inference_span
 from tests.servers import OtlpClient, collector_process, free_port, lake_rows
@@ -130,29 +128,6 @@ def test_150_concurrent_large_exports_keep_the_collector_under_its_memory_bound(
     assert peak < RSS_BOUND_MB, f"peak RSS {peak:.0f} MB"
     assert healthy_spans > 0
     assert pending_spans(buffer_dir) == 150 * 925 + healthy_spans
-
-
-@pytest.fixture
-def make_collector(tmp_path):
-    started = []
-
-    def start(backend: str, **overrides):
-        settings = CollectorSettings(
-            listen="127.0.0.1:0",
-            backend=backend,
-            node_id="edge-bounds",
-            buffer_dir=str(tmp_path / "buffer"),
-            retry_initial_s=0.05,
-            retry_max_s=0.5,
-            **overrides,
-        )
-        collector = start_collector(settings)
-        started.append(collector)
-        return collector
-
-    yield start
-    for collector in started:
-        collector.stop()
 
 
 def test_a_busy_collector_answers_resource_exhausted_with_retry_info(make_collector):

@@ -76,14 +76,23 @@ def dashboard_on_copy(lake_copy, tmp_path) -> Iterator[str]:
 
 def _run_dashboard(lake: str, tmp_path: Path) -> Iterator[str]:
     port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARALLAX_")}
+    yield from serve_dashboard(
+        ["dashboard", "--lake", lake, "--listen", f"127.0.0.1:{port}"],
+        f"http://127.0.0.1:{port}",
+        env,
+        tmp_path,
+    )
+
+
+def serve_dashboard(
+    args: list[str], url: str, env: dict[str, str], tmp_path: Path
+) -> Iterator[str]:
+    """`parallax ARGS` as a process; yields ``url`` once the dashboard answers there."""
     log = (tmp_path / "dashboard.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "launch.cli", "dashboard", "--lake", lake,
-         "--listen", f"127.0.0.1:{port}"],
-        stdout=log, stderr=subprocess.STDOUT,
-        env={k: v for k, v in os.environ.items() if not k.startswith("PARALLAX_")},
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+        [sys.executable, "-m", "launch.cli", *args], stdout=log, stderr=subprocess.STDOUT, env=env
+    )
     try:
         wait_until(lambda: _healthy(url) or proc.poll() is not None, timeout=60)
         assert proc.poll() is None, (tmp_path / "dashboard.log").read_text()

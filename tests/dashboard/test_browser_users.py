@@ -10,8 +10,6 @@ launcher handed to Streamlit through its secrets file.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,9 +20,8 @@ import pytest
 
 from dashboard.auth import NOT_SIGNED_IN, SIGN_IN_TITLE
 from tests.dashboard.fixture_lake import UNTIL
-from tests.dashboard.test_browser import _healthy, _wait_for_text, start_chromium
+from tests.dashboard.test_browser import _wait_for_text, serve_dashboard, start_chromium
 from tests.servers import free_port
-from tests.waiting import wait_until
 
 PARAMS = urlencode({"until": UNTIL, "range": "1h", "refresh": "false"})
 PROVIDER_PAGE = "Stand-in OpenID provider"
@@ -71,20 +68,10 @@ def _start(config: str, tmp_path: Path) -> Iterator[str]:
     """`parallax --config <config> dashboard`; yields its base URL once it answers."""
     config_file = tmp_path / "parallax.toml"
     config_file.write_text(config)
-    log = (tmp_path / "dashboard.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "launch.cli", "--config", str(config_file), "dashboard"],
-        stdout=log, stderr=subprocess.STDOUT, env={"PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
     url = "http://" + config.split('listen = "')[1].split('"')[0]
-    try:
-        wait_until(lambda: _healthy(url) or proc.poll() is not None, timeout=60)
-        assert proc.poll() is None, (tmp_path / "dashboard.log").read_text()
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
+    yield from serve_dashboard(
+        ["--config", str(config_file), "dashboard"], url, {"PATH": "/usr/bin:/bin"}, tmp_path
+    )
 
 
 @pytest.fixture
