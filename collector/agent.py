@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import signal
 import socket
 import threading
@@ -26,7 +25,6 @@ from collector.admission import ExportAdmission
 from collector.buffer import BufferSettings, SegmentLog
 from collector.deadletter import DeadLetterFile
 from collector.heartbeat import (
-    BufferStats,
     Directive,
     HeartbeatClient,
     HeartbeatLoop,
@@ -112,7 +110,6 @@ class RunningCollector:
 
     def node_state(self) -> NodeState:
         """What the next heartbeat reports: identity, models seen, buffer state."""
-        stats = self.buffer.stats()
         return NodeState(
             node_id=self.identity.node_id,
             hardware_tier=self.identity.hardware_tier,
@@ -120,13 +117,7 @@ class RunningCollector:
             accelerator=self.identity.accelerator,
             collector_version=__version__,
             models=self.models(),
-            buffer=BufferStats(
-                pending_bytes=stats.pending_bytes,
-                pending_batches=stats.pending_batches,
-                oldest_pending_age_s=stats.oldest_pending_age_s,
-                dropped_spans=stats.dropped_spans,
-                disk_free_bytes=shutil.disk_usage(self.buffer.directory).free,
-            ),
+            buffer=self.buffer.stats(),
         )
 
     def apply(self, directive: Directive) -> None:

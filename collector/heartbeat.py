@@ -19,7 +19,7 @@ The next heartbeat reports, of the last ``CLOCK_SAMPLES`` exchanges, the one wit
 shortest round trip (NTP's clock filter: the least delayed exchange bounds the error best).
 The backend records it in ``nodes.clock_offset_ms``.
 
-Edge footprint: imports grpc and protobuf only (no store, duckdb or pyarrow).
+Edge footprint: grpc, protobuf and the buffer's report type (no store, duckdb or pyarrow).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from types import MappingProxyType
 
 import grpc
 
+from collector.buffer import BufferReport
 from collector.uplink import Uplink, UplinkFiles
 from parallax.proto.fleet.v1 import fleet_pb2, fleet_pb2_grpc
 from parallax.versions import version_key
@@ -60,19 +61,8 @@ class ModelState:
 
 
 @dataclass(frozen=True)
-class BufferStats:
-    """The durable buffer at the time of the heartbeat."""
-
-    pending_bytes: int = 0
-    pending_batches: int = 0
-    oldest_pending_age_s: float = 0.0
-    dropped_spans: int = 0  # since the collector started
-    disk_free_bytes: int = 0
-
-
-@dataclass(frozen=True)
 class NodeState:
-    """What a heartbeat reports; ``buffer`` None when the node has no buffer stats."""
+    """What a heartbeat reports; ``buffer`` None when the node has no buffer report."""
 
     node_id: str
     hardware_tier: str = ""
@@ -80,7 +70,7 @@ class NodeState:
     accelerator: str = ""
     collector_version: str = ""
     models: tuple[ModelState, ...] = ()
-    buffer: BufferStats | None = None
+    buffer: BufferReport | None = None
 
 
 @dataclass(frozen=True)
@@ -201,20 +191,22 @@ def _request(
         sequence=sequence,
     )
     if state.buffer is not None:
-        b = state.buffer
-        request.buffer.CopyFrom(
-            fleet_pb2.BufferStats(
-                pending_bytes=b.pending_bytes,
-                pending_batches=b.pending_batches,
-                oldest_pending_age_seconds=b.oldest_pending_age_s,
-                dropped_spans=b.dropped_spans,
-                disk_free_bytes=b.disk_free_bytes,
-            )
-        )
+        request.buffer.CopyFrom(buffer_message(state.buffer))
     if clock is not None:
         request.clock.offset_ns = clock.offset_ns
         request.clock.round_trip_ns = clock.round_trip_ns
     return request
+
+
+def buffer_message(report: BufferReport) -> fleet_pb2.BufferStats:
+    """The wire's ``BufferStats`` for a buffer report: the part of it the backend keeps."""
+    return fleet_pb2.BufferStats(
+        pending_bytes=report.pending_bytes,
+        pending_batches=report.pending_batches,
+        oldest_pending_age_seconds=report.oldest_pending_age_s,
+        dropped_spans=report.dropped_spans,
+        disk_free_bytes=report.disk_free_bytes,
+    )
 
 
 def _directive(response: fleet_pb2.HeartbeatResponse) -> Directive:

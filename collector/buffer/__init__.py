@@ -89,14 +89,14 @@ from collector.buffer.errors import (
 )
 from collector.buffer.log import SegmentLog
 from collector.buffer.settings import BufferSettings
-from collector.buffer.stats import BufferedBatch, BufferStats
+from collector.buffer.stats import BufferedBatch, BufferReport
 
 __all__ = [
     "BatchTooLargeError",
     "BufferClosedError",
     "BufferLockedError",
+    "BufferReport",
     "BufferSettings",
-    "BufferStats",
     "BufferUnusableError",
     "BufferWriteError",
     "BufferedBatch",

@@ -8,6 +8,7 @@ contents were taken), ``_lock`` (the in-memory state; held briefly, never across
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -32,7 +33,7 @@ from collector.buffer.recovery import recover_segments, resolve_missing_sequence
 from collector.buffer.segment import Segment
 from collector.buffer.settings import BufferSettings
 from collector.buffer.state import BufferState, RecordLocation
-from collector.buffer.stats import BufferedBatch, BufferStats
+from collector.buffer.stats import BufferedBatch, BufferReport
 from collector.buffer.writer import RESERVATION_BLOCK, SegmentWriter
 from parallax.ratelimit import RateLimitedLog
 
@@ -219,9 +220,10 @@ class SegmentLog:
 
     # --- observing and closing -----------------------------------------------------------
 
-    def stats(self) -> BufferStats:
+    def stats(self) -> BufferReport:
+        free = shutil.disk_usage(self.directory).free
         with self._lock:
-            return self._state.stats(self._store.disk_bytes(), self._writer.dictionary_id)
+            return self._state.stats(self._store.disk_bytes(), self._writer.dictionary_id, free)
 
     def close(self) -> None:
         """Sync everything, write the ledger and release the directory. Idempotent."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from collector.buffer.ledger import Ledger
 from collector.buffer.segment import Segment
-from collector.buffer.stats import BufferStats
+from collector.buffer.stats import BufferReport
 from parallax.sequences import SequenceSet
 
 
@@ -156,9 +156,11 @@ class BufferState:
         written_at = segment.written_at[seq - segment.base_seq]
         return max(0.0, (time.time() if now is None else now) - written_at)
 
-    def stats(self, dictionary_bytes: int, dictionary_id: int) -> BufferStats:
+    def stats(
+        self, dictionary_bytes: int, dictionary_id: int, disk_free_bytes: int
+    ) -> BufferReport:
         counters = self.ledger.counters
-        return BufferStats(
+        return BufferReport(
             pending_batches=self.pending_batches,
             pending_spans=self.pending_spans,
             pending_bytes=self.pending_bytes,
@@ -172,6 +174,7 @@ class BufferState:
             segment_count=len(self.segments),
             dictionary_id=dictionary_id,
             next_seq=self.next_seq,
+            disk_free_bytes=disk_free_bytes,
         )
 
     def segment_bytes(self) -> int:

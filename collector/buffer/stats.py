@@ -16,9 +16,11 @@ class BufferedBatch:
 
 
 @dataclass(frozen=True, slots=True)
-class BufferStats:
-    """A snapshot of the buffer's state. Counters of losses cover the buffer's whole life,
-    restarts included (they are kept in the ledger)."""
+class BufferReport:
+    """A snapshot of the buffer's state, what the agent logs and the heartbeat reports
+    (``collector.heartbeat`` turns it into the wire's ``BufferStats`` message). Counters
+    of losses cover the buffer's whole life, restarts included (they are kept in the
+    ledger)."""
 
     pending_batches: int
     pending_spans: int
@@ -33,3 +35,4 @@ class BufferStats:
     segment_count: int
     dictionary_id: int  # dictionary new batches are compressed with, 0 for none
     next_seq: int
+    disk_free_bytes: int  # free bytes on the buffer directory's file system

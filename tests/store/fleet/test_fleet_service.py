@@ -9,7 +9,8 @@ from datetime import datetime
 import grpc
 import pytest
 
-from collector.heartbeat import BufferStats, HeartbeatClient, ModelState, NodeState
+from collector.buffer import BufferReport
+from collector.heartbeat import HeartbeatClient, ModelState, NodeState
 from parallax.proto.fleet.v1 import fleet_pb2, fleet_pb2_grpc
 from store.fleet import FleetPolicy
 from store.lake import connect
@@ -29,11 +30,20 @@ def node_state(node_id: str = "edge-1", **changes) -> NodeState:
             ModelState("fraud-scorer", "2.1.0", "int8", loaded=True, warm=True),
             ModelState("fraud-scorer", "2.0.0", "fp16", loaded=False, warm=False),
         ),
-        buffer=BufferStats(
-            pending_bytes=4096,
+        buffer=BufferReport(
             pending_batches=2,
+            pending_spans=9,
+            pending_bytes=4096,
             oldest_pending_age_s=3.5,
+            dropped_batches=1,
             dropped_spans=7,
+            corrupt_records=0,
+            torn_tails_truncated=0,
+            quarantined_segments=0,
+            disk_bytes=8192,
+            segment_count=1,
+            dictionary_id=0,
+            next_seq=5,
             disk_free_bytes=10**9,
         ),
     )
