@@ -6,6 +6,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+Check = Callable[[Any], str | None]
+
+
+def problem_with(value: Any, kind: type, check: Check | None) -> tuple[Any, str | None]:
+    """``value`` as ``kind`` (an int serves where a float is wanted) and why it cannot be
+    used, None when it can: its type first (a bool is no number), then ``check``."""
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        return value, f"expected {kind.__name__}, got {type(value).__name__} {value!r}"
+    problem = check(value) if check else None
+    return value, f"{problem} (got {value!r})" if problem else None
+
 
 def positive(value: Any) -> str | None:
     return None if value > 0 else "must be greater than 0"
@@ -26,7 +39,19 @@ def not_negative(value: Any) -> str | None:
     return None if value >= 0 else "must not be negative"
 
 
-def one_of(*choices: str) -> Callable[[str], str | None]:
+def at_least(low: float) -> Check:
+    def check(value: Any) -> str | None:
+        return None if value >= low else f"must be at least {low}"
+
+    return check
+
+
+def rate(value: float) -> str | None:
+    """A share that may be none or all: 0 to 1, both included."""
+    return None if 0 <= value <= 1 else "must be between 0 and 1"
+
+
+def one_of(*choices: str) -> Check:
     def check(value: str) -> str | None:
         return None if value in choices else f"must be one of {', '.join(choices)}"
 

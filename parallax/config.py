@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from parallax.checks import problem_with
 from parallax.errors import ConfigError
 from parallax.sections import (
     SECTION_TYPES,
@@ -147,13 +148,8 @@ def _build(cls: type, supplied: dict[str, tuple[Any, str]]) -> Any:
 
 def _validated(f: dataclasses.Field, value: Any, where: str) -> Any:
     kind = f.type if isinstance(f.type, str) else f.type.__name__
-    if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
     expected = {"int": int, "float": float, "str": str, "bool": bool}[kind]
-    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-        raise ConfigError(f"{where}: expected {kind}, got {value!r}")
-    check = f.metadata.get("check")
-    problem = check(value) if check else None
+    value, problem = problem_with(value, expected, f.metadata.get("check"))
     if problem:
-        raise ConfigError(f"{where}: {problem} (got {value!r})")
+        raise ConfigError(f"{where}: {problem}")
     return value

@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from parallax import checks
 from parallax.conventions import HardwareTier, Quantization, parse_quantization, parse_tier
 from parallax.versions import version_key
 from reconciler.errors import DEFAULTS_LOCATION, PolicyError
@@ -199,45 +200,25 @@ class FeaturePolicy:
 @dataclass(frozen=True)
 class _Key:
     kind: type
-    check: Callable[[Any], str | None] | None = None
+    check: checks.Check | None = None
     applies: tuple[str, str] | None = None  # (key, value) the key is only meaningful with
-
-
-def _at_least(low: float) -> Callable[[Any], str | None]:
-    return lambda v: None if v >= low else f"must be at least {low}"
-
-
-def _ratio(value: float) -> str | None:
-    return None if 0 < value <= 1 else "must be greater than 0 and at most 1"
-
-
-def _rate(value: float) -> str | None:
-    return None if 0 <= value <= 1 else "must be between 0 and 1"
-
-
-def _positive(value: float) -> str | None:
-    return None if value > 0 else "must be greater than 0"
-
-
-def _one_of(*choices: str) -> Callable[[str], str | None]:
-    return lambda v: None if v in choices else f"must be one of {', '.join(choices)}"
 
 
 _FALLBACKS = ("highest_precision", "newest", "majority", "none")
 
 KEYS: Mapping[str, _Key] = MappingProxyType(
     {
-        "comparator": _Key(str, _one_of(*Comparator)),
-        "tolerance": _Key(float, _at_least(0)),
-        "topk_min_overlap": _Key(float, _ratio, ("comparator", "topk")),
-        "max_disagreement_rate": _Key(float, _rate, ("comparator", "score")),
-        "window_s": _Key(float, _positive),
-        "min_shared_inputs": _Key(int, _at_least(1)),
-        "resolution": _Key(str, _one_of(*Resolution)),
+        "comparator": _Key(str, checks.one_of(*Comparator)),
+        "tolerance": _Key(float, checks.at_least(0)),
+        "topk_min_overlap": _Key(float, checks.ratio, ("comparator", "topk")),
+        "max_disagreement_rate": _Key(float, checks.rate, ("comparator", "score")),
+        "window_s": _Key(float, checks.positive),
+        "min_shared_inputs": _Key(int, checks.at_least(1)),
+        "resolution": _Key(str, checks.one_of(*Resolution)),
         "reference_variant": _Key(str, None, ("resolution", "reference")),
-        "reference_fallback": _Key(str, _one_of(*_FALLBACKS), ("resolution", "reference")),
-        "max_versions_behind": _Key(int, _at_least(0)),
-        "max_days_behind": _Key(float, _at_least(0)),
+        "reference_fallback": _Key(str, checks.one_of(*_FALLBACKS), ("resolution", "reference")),
+        "max_versions_behind": _Key(int, checks.at_least(0)),
+        "max_days_behind": _Key(float, checks.at_least(0)),
     }
 )
 """Every key a ``[defaults]`` or ``[features.<name>]`` table may hold."""
@@ -337,14 +318,9 @@ def _checked(table: Mapping[str, Any], source: str, feature: str) -> dict[str, t
         if spec is None:
             known = ", ".join(KEYS)
             raise PolicyError(source, feature, key, f"unknown key (known: {known})")
-        if spec.kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, spec.kind) or isinstance(value, bool):
-            got = f"{type(value).__name__} {value!r}"
-            raise PolicyError(source, feature, key, f"expected {spec.kind.__name__}, got {got}")
-        problem = spec.check(value) if spec.check else None
+        value, problem = checks.problem_with(value, spec.kind, spec.check)
         if problem:
-            raise PolicyError(source, feature, key, f"{problem} (got {value!r})")
+            raise PolicyError(source, feature, key, problem)
         out[key] = (value, where)
     return out
 
