@@ -11,18 +11,18 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from functools import cache
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 import duckdb
 
-SQL_DIR = Path(__file__).with_name("sql")
+SQL_DIR = resources.files("reconciler") / "sql"  # package data: in the wheel too
 _PARAMETER = re.compile(r"\$([a-z_]+)")
 
 
 @cache
 def _statements(name: str) -> tuple[str, ...]:
-    text = (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+    text = SQL_DIR.joinpath(f"{name}.sql").read_text(encoding="utf-8")
     code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
     parts = re.split(r";\s*\n", code + "\n")
     return tuple(part.strip() for part in parts if part.strip())

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
@@ -95,15 +96,24 @@ class ParallaxProcess:
     """A `parallax` subcommand as a real process, started and waited for.
 
     Every process is remembered so that a fixture kills whatever a failing test left.
+    ``program`` is the command that runs `parallax`: the checkout's by default, or an
+    installed one (``[venv/bin/parallax]``) run in ``cwd``.
     """
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        program: Sequence[str] = (sys.executable, "-m", "launch.cli"),
+        cwd: Path | None = None,
+    ) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "launch.cli", *args],
+            [*program, *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env={**os.environ, **(env or {})},
+            cwd=cwd,
         )
         _STARTED.append(self)
         line = self.proc.stdout.readline()

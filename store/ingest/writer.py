@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from importlib import resources
 
 import numpy as np
 import pyarrow as pa
@@ -24,7 +24,9 @@ from store.lake import WriterLake
 
 log = logging.getLogger("parallax.ingest")
 
-INSERT_SPANS = (Path(__file__).parent / "insert_spans.sql").read_text(encoding="utf-8")
+INSERT_SPANS = resources.files("store").joinpath("ingest", "insert_spans.sql").read_text(
+    encoding="utf-8"
+)
 MAX_REMEMBERED_RESOURCES = 100_000
 
 
