@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from parallax.checks import problem_with
-from parallax.errors import ConfigError
+from parallax.errors import ConfigError, ConfigFileError
 from parallax.sections import (
     SECTION_TYPES,
     CollectorSettings,
@@ -39,6 +39,7 @@ __all__ = [
     "StoreSettings",
     "documented_keys",
     "load_settings",
+    "read_toml",
 ]
 
 ENV_PREFIX = "PARALLAX_"
@@ -75,13 +76,29 @@ def documented_keys() -> dict[str, str]:
     }
 
 
-def _merge_file(values: dict[str, dict[str, Any]], path: Path) -> None:
+def read_toml(path: str | Path, what: str) -> dict[str, Any]:
+    """The tables of the TOML file at ``path``, for every file Parallax reads settings from.
+
+    Raises ConfigFileError naming the file and why it cannot be used: ``what`` (e.g.
+    "fleet policy file") not found or unreadable, not UTF-8 (with the byte offset), or not
+    valid TOML (tomllib's reason, with line and column).
+    """
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError as err:
-        raise ConfigError(f"{path}: configuration file not found") from err
+        raise ConfigFileError(str(path), f"{what} not found") from err
+    except OSError as err:
+        raise ConfigFileError(str(path), f"{what} cannot be read: {err.strerror}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigFileError(str(path), f"not UTF-8 text (byte {err.start})") from err
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML: {err}") from err
+        raise ConfigFileError(str(path), f"not valid TOML: {err}") from err
+
+
+def _merge_file(values: dict[str, dict[str, Any]], path: Path) -> None:
+    data = read_toml(path, "configuration file")
     for section, table in data.items():
         if section not in SECTION_TYPES:
             raise ConfigError(f"{path}: unknown section [{section}]")

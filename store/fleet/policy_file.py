@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import logging
 import time
-import tomllib
 from pathlib import Path
 
+from parallax.config import read_toml
 from parallax.errors import ConfigError
 from parallax.watched import WatchedFile
 from store.fleet.policy import FleetPolicy
@@ -31,12 +31,7 @@ CHECK_EVERY_S = 1.0
 
 def load_policy(path: Path) -> FleetPolicy:
     """Read and validate a policy file; raise ConfigError naming the file and key."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise ConfigError(f"{path}: fleet policy file not found") from err
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML: {err}") from err
+    data = read_toml(path, "fleet policy file")
     unknown = set(data) - KEYS
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
