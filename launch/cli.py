@@ -16,21 +16,25 @@ from typing import Any
 from parallax import __version__
 from parallax.config import Settings, load_settings
 from parallax.errors import ParallaxError
+from parallax.logs import configure_logging
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
     try:
         settings = load_settings(args.config, overrides=_overrides(args))
+    except ParallaxError as err:  # the log format is not known yet: plain text
+        print(f"parallax {args.command}: {err}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log.format, settings.log.level)
+    try:
         return args.run(args, settings)
     except ParallaxError as err:
-        print(f"parallax {args.command}: {err}", file=sys.stderr)
+        if settings.log.format == "json":
+            logging.getLogger("parallax.cli").error("parallax %s: %s", args.command, err)
+        else:
+            print(f"parallax {args.command}: {err}", file=sys.stderr)
         return 2
 
 
@@ -41,7 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"parallax {__version__}")
     parser.add_argument("--config", help="TOML configuration file (or PARALLAX_CONFIG)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        dest="log.level",
+        action="store_const",
+        const="debug",
+        help="debug logging (log.level = debug)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     server = _command(

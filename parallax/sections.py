@@ -20,6 +20,7 @@ from parallax.checks import (
     positive,
     ratio,
 )
+from parallax.logs import FORMATS, LEVELS
 
 
 def _setting(default: Any, doc: str, check: Callable[[Any], str | None] | None = None) -> Any:
@@ -367,6 +368,21 @@ class DashboardSettings:
 
 
 @dataclass(frozen=True)
+class LogSettings:
+    """``[log]``: what every ``parallax`` command writes to stderr."""
+
+    format: str = _setting(
+        "text",
+        "'text': one readable line a record; 'json': one JSON object a line (time, level, "
+        "logger, message, fields).",
+        one_of(*FORMATS),
+    )
+    level: str = _setting(
+        "info", "Least severe level written: debug, info, warning or error.", one_of(*LEVELS)
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings, one section per component."""
 
@@ -375,6 +391,7 @@ class Settings:
     collector: CollectorSettings = field(default_factory=CollectorSettings)
     reconciler: ReconcilerSettings = field(default_factory=ReconcilerSettings)
     dashboard: DashboardSettings = field(default_factory=DashboardSettings)
+    log: LogSettings = field(default_factory=LogSettings)
 
 
 SECTION_TYPES: dict[str, type] = {
@@ -383,4 +400,5 @@ SECTION_TYPES: dict[str, type] = {
     "collector": CollectorSettings,
     "reconciler": ReconcilerSettings,
     "dashboard": DashboardSettings,
+    "log": LogSettings,
 }

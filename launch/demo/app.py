@@ -47,6 +47,7 @@ from launch.demo.plan import NodePlan, Plan
 from launch.demo.stream import Session, SessionStream, TransactionStream
 from launch.demo.transactions import Transactions
 from parallax import conventions as conv
+from parallax.logs import FORMATS, configure_logging
 from parallax_sdk import inference
 
 log = logging.getLogger("parallax.demo.app")
@@ -226,12 +227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--models", required=True, type=Path)
     parser.add_argument("--collector", required=True, help="HOST:PORT of the node's collector")
     parser.add_argument("--counts", required=True, type=Path)
+    parser.add_argument("--log-format", choices=FORMATS, default="text", help="log.format")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        format=f"%(asctime)s %(levelname)s app {args.node}: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(args.log_format, "info")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

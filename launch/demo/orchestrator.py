@@ -138,7 +138,9 @@ class Demo:
                 self._link = Link(server, name=f"{node.node_id} link")
                 backend = self._link.address
             config = self._workspace.collector_config(node.node_id)
-            write_collector_config(config, collector_settings(self._workspace, node, backend, base))
+            write_collector_config(
+                config, collector_settings(self._workspace, node, backend, base), self._settings.log
+            )
             command = [sys.executable, "-m", "launch.cli", "--config", str(config), "collector"]
             self._collectors[node.node_id] = self._child(f"collector-{node.node_id}", command)
         return {
@@ -154,6 +156,7 @@ class Demo:
                 sys.executable, "-m", "launch.demo.app",
                 "--plan", str(ws.plan_file), "--node", node.node_id, "--models", str(ws.models),
                 "--collector", address, "--counts", str(ws.counts_file(node.node_id)),
+                "--log-format", self._settings.log.format,
             ]  # fmt: skip
             self._apps[node.node_id] = self._child(f"app-{node.node_id}", command, stdin=True)
         for child in self._apps.values():

@@ -28,6 +28,7 @@ from pathlib import Path
 from launch.demo.plan import NodePlan
 from parallax.config import CollectorSettings, Settings
 from parallax.errors import ConfigError
+from parallax.sections import LogSettings
 
 _LAKE_ENTRIES = {"catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", "data", "demo",
                  "writer.lock"}  # fmt: skip
@@ -102,10 +103,12 @@ def write_settings(path: Path, settings: Settings) -> None:
     _write(path, "\n".join(lines) + "\n")
 
 
-def write_collector_config(path: Path, settings: CollectorSettings) -> None:
-    """One node's collector configuration (only the ``[collector]`` section)."""
-    lines = ["# Written by `parallax demo`: this node's collector.", "[collector]"]
-    lines += [f"{key} = {_toml(value)}" for key, value in dataclasses.asdict(settings).items()]
+def write_collector_config(path: Path, settings: CollectorSettings, log: LogSettings) -> None:
+    """One node's collector configuration (the ``[collector]`` and ``[log]`` sections)."""
+    lines = ["# Written by `parallax demo`: this node's collector."]
+    for section, values in (("collector", settings), ("log", log)):
+        lines.append(f"[{section}]")
+        lines += [f"{key} = {_toml(value)}" for key, value in dataclasses.asdict(values).items()]
     path.parent.mkdir(parents=True, exist_ok=True)
     _write(path, "\n".join(lines) + "\n")
 
