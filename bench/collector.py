@@ -75,6 +75,7 @@ from bench.procfs import (  # noqa: E402
 )
 from bench.report import machine_info, write_results  # noqa: E402
 from bench.sdk_app import SDK_BATCH, SDK_QUEUE, run_app, span_attributes  # noqa: E402
+from parallax.config import env_name, without_settings_env  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "collector.json"
 PARALLAX = Path(sys.executable).parent / "parallax"
@@ -818,13 +819,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def settings_env(items: list[str], quick: bool) -> dict[str, str]:
     env = {}
     if quick:  # the short outage must drain within the smoke run's budget
-        env["PARALLAX_COLLECTOR_RETRY_MAX_S"] = "5"
+        env[env_name("collector", "retry_max_s")] = "5"
     for item in items:
         key, sep, value = item.partition("=")
         section, dot, name = key.partition(".")
         if not sep or not dot or section not in ("server", "collector"):
             raise SystemExit(f"--set {item!r}: expected server.KEY=VALUE or collector.KEY=VALUE")
-        env[f"PARALLAX_{section.upper()}_{name.upper()}"] = value
+        env[env_name(section, name)] = value
     return env
 
 
@@ -841,10 +842,9 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _interrupt)
     overrides = settings_env(args.set, args.quick)
-    base = {k: v for k, v in os.environ.items() if not k.startswith("PARALLAX_")}
-    env = {**base, **overrides}
-    server_env = {k: v for k, v in env.items() if not k.startswith("PARALLAX_COLLECTOR_")}
-    collector_env = {k: v for k, v in env.items() if not k.startswith("PARALLAX_SERVER_")}
+    env = {**without_settings_env(os.environ), **overrides}
+    server_env = {k: v for k, v in env.items() if not k.startswith(env_name("collector", ""))}
+    collector_env = {k: v for k, v in env.items() if not k.startswith(env_name("server", ""))}
     settings = load_settings(env=env)
     label = args.label or ("quick" if args.quick else "full")
     workdir = Path(tempfile.mkdtemp(prefix="parallax-bench-collector-"))

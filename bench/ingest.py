@@ -55,7 +55,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from parallax.config import Settings, load_settings
+from parallax.config import Settings, env_name, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make `bench` importable
@@ -332,7 +332,7 @@ def server_env(args: argparse.Namespace) -> dict[str, str]:
         section, dot, name = key.partition(".")
         if not sep or not dot:
             raise SystemExit(f"--set {item!r}: expected SECTION.KEY=VALUE")
-        env[f"PARALLAX_{section.upper()}_{name.upper()}"] = value
+        env[env_name(section, name)] = value
     return env
 
 

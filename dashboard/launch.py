@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from dashboard.access import check_exposure, write_oidc_secrets
-from parallax.config import CONFIG_FILE_ENV, ENV_PREFIX, Settings
+from parallax.config import Settings, env_name, without_settings_env
 
 APP = Path(__file__).resolve().parent / "app.py"
 SECTIONS = ("store", "dashboard")
@@ -30,11 +30,11 @@ SECTIONS = ("store", "dashboard")
 
 def settings_environment(settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
     """``base`` without any PARALLAX_* variable, plus the resolved store and dashboard keys."""
-    env = {k: v for k, v in base.items() if not k.startswith(ENV_PREFIX) and k != CONFIG_FILE_ENV}
+    env = without_settings_env(base)
     for section in SECTIONS:
         for key, value in dataclasses.asdict(getattr(settings, section)).items():
-            env[f"{ENV_PREFIX}{section.upper()}_{key.upper()}"] = str(value)
-    env[f"{ENV_PREFIX}SERVER_INSECURE"] = str(settings.server.insecure)
+            env[env_name(section, key)] = str(value)
+    env[env_name("server", "insecure")] = str(settings.server.insecure)
     return env
 
 

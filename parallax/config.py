@@ -38,12 +38,25 @@ __all__ = [
     "Settings",
     "StoreSettings",
     "documented_keys",
+    "env_name",
     "load_settings",
     "read_toml",
+    "without_settings_env",
 ]
 
 ENV_PREFIX = "PARALLAX_"
 CONFIG_FILE_ENV = "PARALLAX_CONFIG"
+
+
+def env_name(section: str, key: str) -> str:
+    """The environment variable that sets ``section.key``: ``PARALLAX_<SECTION>_<KEY>``."""
+    return f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
+
+
+def without_settings_env(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` without the variables Parallax reads settings from (``PARALLAX_*``,
+    ``PARALLAX_CONFIG`` included): for a child process given its settings another way."""
+    return {name: value for name, value in env.items() if not name.startswith(ENV_PREFIX)}
 
 
 def load_settings(

@@ -14,7 +14,7 @@ from pathlib import Path
 import grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from parallax.config import StoreSettings
+from parallax.config import StoreSettings, env_name
 from parallax.conventions import BATCH_SEQUENCE_HEADER, NODE_ID_HEADER
 from parallax.otlp_grpc import EXPORT_METHOD
 
@@ -146,7 +146,7 @@ def server_process(lake: Path, listen: str = "127.0.0.1:0") -> ParallaxProcess:
 def collector_process(
     backend: str, buffer_dir: Path, listen: str = "127.0.0.1:0", **settings: object
 ) -> ParallaxProcess:
-    env = {f"PARALLAX_COLLECTOR_{key.upper()}": str(value) for key, value in settings.items()}
+    env = {env_name("collector", key): str(value) for key, value in settings.items()}
     return ParallaxProcess(
         "collector",
         "--backend",

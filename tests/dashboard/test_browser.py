@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from parallax.config import StoreSettings
+from parallax.config import StoreSettings, without_settings_env
 from tests.dashboard.fixture_lake import UNTIL, build
 from tests.servers import free_port
 from tests.waiting import wait_until
@@ -76,7 +76,7 @@ def dashboard_on_copy(lake_copy, tmp_path) -> Iterator[str]:
 
 def _run_dashboard(lake: str, tmp_path: Path) -> Iterator[str]:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PARALLAX_")}
+    env = without_settings_env(os.environ)
     yield from serve_dashboard(
         ["dashboard", "--lake", lake, "--listen", f"127.0.0.1:{port}"],
         f"http://127.0.0.1:{port}",

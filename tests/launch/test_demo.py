@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from launch.demo.plan import Plan
-from parallax.config import StoreSettings
+from parallax.config import StoreSettings, without_settings_env
 from tests.servers import lake_rows
 
 NODES, DURATION_S, OUTAGE_S = 4, 50, 10
@@ -31,7 +31,7 @@ def demo_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
         "--nodes", str(NODES), "--duration", str(DURATION_S), "--outage-s", str(OUTAGE_S),
         "--seed", "7",
     ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PARALLAX_")}
+    env = without_settings_env(os.environ)
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     return result, lake
 
