@@ -43,7 +43,7 @@ from launch.demo.workspace import (
     write_fleet_policy,
     write_settings,
 )
-from parallax.config import CONFIG_FILE_ENV, ENV_PREFIX, Settings
+from parallax.config import Settings, without_settings_env
 from parallax.errors import ConfigError
 from store import StoreError, connect
 
@@ -402,9 +402,7 @@ def _check_fits(plan: Plan, options: DemoOptions) -> None:
 
 def _child_env() -> dict[str, str]:
     """The environment without PARALLAX_*: the demo's configuration files say everything."""
-    return {
-        k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX) and k != CONFIG_FILE_ENV
-    }
+    return without_settings_env(os.environ)
 
 
 def _healthy(url: str) -> bool:
