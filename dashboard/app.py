@@ -15,8 +15,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import auth, data, filters, queries, ui
-from dashboard.settings import current
+from dashboard import auth, filters, queries, ui
+from dashboard.data import LakeReader, LakeUnavailable
+from parallax.config import load_settings
 from parallax.errors import ConfigError
 
 VIEWS = Path(__file__).resolve().parent / "views"
@@ -62,7 +63,9 @@ def _auto_refresh(period_s: float) -> None:
 def main() -> None:
     st.set_page_config(page_title="Parallax", page_icon=":material/hub:", layout="wide")
     try:
-        settings = current()
+        # The only place settings are resolved: the environment ``parallax dashboard``
+        # hands over (or PARALLAX_CONFIG's file), once per script run.
+        settings = load_settings()
     except ConfigError as err:
         st.error(f"The dashboard's settings are not valid: {err}")
         st.stop()
@@ -73,17 +76,19 @@ def main() -> None:
         auth.sign_in_page(settings.dashboard)
         return
     auth.sidebar_user(settings.dashboard, user)
+    lake = LakeReader(settings.store, settings.dashboard.refresh_s)
     try:
-        options = data.frame(queries.filter_options)
+        options = lake.frame(queries.filter_options)
         by_kind = options.groupby("kind")["value"].apply(list)
-        filters.sidebar(by_kind.get("feature", []), by_kind.get("region", []))
+        chosen = filters.sidebar(by_kind.get("feature", []), by_kind.get("region", []))
+        ui.start_run(ui.Run(settings, chosen, lake))
         _auto_refresh(settings.dashboard.refresh_s)
-        if data.lake_is_empty():
+        if lake.is_empty():
             st.info(EMPTY_LAKE)
             if page.url_path != "sql":
                 return
         page.run()
-    except data.LakeUnavailable as err:
+    except LakeUnavailable as err:
         st.info(str(err))
 
 

@@ -1,7 +1,7 @@
 """The dashboard's way to the lake: one cached read-only connection, cached query results.
 
-Every query of ``dashboard.queries`` runs through :func:`frame`, which caches its result
-for ``dashboard.refresh_s`` (Streamlit's ``st.cache_data`` with a TTL). The clock the
+Every query of ``dashboard.queries`` runs through :meth:`LakeReader.frame`, which caches
+its result for ``dashboard.refresh_s`` (Streamlit's ``st.cache_data`` with a TTL). The clock the
 pages use is rounded down to the same period, so every session in one period asks the
 same questions and shares the answers. The connection is shared by all sessions
 (``st.cache_resource``); each query runs on its own cursor, DuckDB's way to use one
@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -26,7 +27,6 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import queries
-from dashboard.settings import current
 from parallax.config import StoreSettings
 from parallax.errors import ParallaxError
 from store import LAKE_ALIAS, LakeMissingError, connect
@@ -44,7 +44,7 @@ def _connection(store: StoreSettings) -> duckdb.DuckDBPyConnection:
     return connect(store, read_only=True)
 
 
-def cursor(store: StoreSettings) -> duckdb.DuckDBPyConnection:
+def _cursor(store: StoreSettings) -> duckdb.DuckDBPyConnection:
     """A cursor of the shared connection with the lake selected (USE is per cursor)."""
     try:
         with _cursor_lock:
@@ -59,7 +59,7 @@ def cursor(store: StoreSettings) -> duckdb.DuckDBPyConnection:
 
 
 def _run(name: str, store: StoreSettings, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    cur = cursor(store)
+    cur = _cursor(store)
     try:
         return getattr(queries, name)(cur, *args, **kwargs)
     except duckdb.CatalogException as err:
@@ -84,21 +84,26 @@ def _cached(ttl_s: float) -> Callable[..., Any]:
     return st.cache_data(ttl=ttl_s, max_entries=512, show_spinner=False)(_run)
 
 
-def frame(query: Callable[..., pd.DataFrame], *args: Any, **kwargs: Any) -> pd.DataFrame:
-    """``query(connection, *args, **kwargs)`` from ``dashboard.queries``, cached for refresh_s."""
-    settings = current()
-    return _cached(settings.dashboard.refresh_s)(query.__name__, settings.store, args, kwargs)
+@dataclass(frozen=True)
+class LakeReader:
+    """The lake as one script run reads it, with that run's settings: where the lake is
+    (``store``) and how long answers are kept (``refresh_s``)."""
 
+    store: StoreSettings
+    refresh_s: float
 
-def clock() -> datetime:
-    """Now, rounded down to the refresh period (UTC), so cached windows line up."""
-    period = current().dashboard.refresh_s
-    return datetime.fromtimestamp(time.time() // period * period, tz=UTC)
+    def frame(self, query: Callable[..., pd.DataFrame], *args: Any, **kwargs: Any) -> pd.DataFrame:
+        """``query(connection, *args, **kwargs)`` of ``dashboard.queries``, cached refresh_s."""
+        return _cached(self.refresh_s)(query.__name__, self.store, args, kwargs)
 
+    def clock(self) -> datetime:
+        """Now, rounded down to the refresh period (UTC), so cached windows line up."""
+        period = self.refresh_s
+        return datetime.fromtimestamp(time.time() // period * period, tz=UTC)
 
-def lake_is_empty() -> bool:
-    """No span and no node yet: a lake that was just created."""
-    return bool(frame(queries.lake_is_empty).iloc[0, 0])
+    def is_empty(self) -> bool:
+        """No span and no node yet: a lake that was just created."""
+        return bool(self.frame(queries.lake_is_empty).iloc[0, 0])
 
 
 def _first_line(err: Exception) -> str:

@@ -58,7 +58,7 @@ class Filters:
 
 
 def sidebar(features: list[str], regions: list[str]) -> Filters:
-    """Draw the filter widgets (bound to the URL) and return what they select."""
+    """Draw the filter widgets (bound to the URL) and return what they hold."""
     with st.sidebar:
         st.selectbox(
             "Time range",
@@ -82,11 +82,6 @@ def sidebar(features: list[str], regions: list[str]) -> Filters:
             bind="query-params",
             help="Empty: now. Set it to share a link to a past incident.",
         )
-    return current()
-
-
-def current() -> Filters:
-    """The filters the sidebar widgets hold in this session."""
     state = st.session_state
     return Filters(
         window=state.get("range") or DEFAULT_WINDOW,

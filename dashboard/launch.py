@@ -5,7 +5,7 @@ the settings the command resolved (defaults < file < environment < flags) travel
 as ``PARALLAX_STORE_*`` and ``PARALLAX_DASHBOARD_*`` environment variables holding the
 final values, plus ``PARALLAX_SERVER_INSECURE`` for the insecure-deployment banner;
 ``PARALLAX_CONFIG`` is dropped so nothing is resolved twice. The app reads them back
-with :func:`dashboard.settings.current`.
+once per script run (``parallax.config.load_settings``) and passes them down.
 
 Before that, the start is refused when it would let people in unchecked
 (:func:`dashboard.access.check_exposure`), and with ``dashboard.auth = "oidc"`` the

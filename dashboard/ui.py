@@ -1,4 +1,9 @@
-"""What every page starts from: the settings, the filters' scope, and a few shared widgets."""
+"""What every page starts from: the run's settings, filters and lake, and shared widgets.
+
+``app.py`` resolves the settings and reads the filters once at the start of each script
+run and hands them over with :func:`start_run`; the page it then runs gets them from
+:func:`page`. Nothing else resolves settings or reads the filters' widgets.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +11,44 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from dashboard import data, filters
+from dashboard.data import LakeReader
+from dashboard.filters import Filters
 from dashboard.queries import Scope
-from dashboard.settings import current
 from parallax.config import DashboardSettings, Settings
+
+# Session state holds the run for the page script app.py runs next (Streamlit runs a
+# page as a script of its own, so it cannot be handed over as an argument).
+_RUN = "_parallax_run"
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one script run works with: the settings resolved at its start, the filters
+    the sidebar holds, and the lake read with those settings."""
+
+    settings: Settings
+    filters: Filters
+    lake: LakeReader
 
 
 @dataclass(frozen=True)
 class PageContext:
     settings: DashboardSettings
-    filters: filters.Filters
+    filters: Filters
     scope: Scope
+    lake: LakeReader
+
+
+def start_run(run: Run) -> None:
+    """Hand this script run's settings, filters and lake to the page it runs."""
+    st.session_state[_RUN] = run
 
 
 def page(title: str) -> PageContext:
     """Draw the page title and the window it shows; return what the page needs."""
-    chosen = filters.current()
-    scope = chosen.scope(data.clock())
+    run: Run = st.session_state[_RUN]
+    chosen = run.filters
+    scope = chosen.scope(run.lake.clock())
     st.title(title)
     parts = [f"{scope.start:%Y-%m-%d %H:%M} → {scope.end:%Y-%m-%d %H:%M} UTC"]
     parts += [
@@ -35,7 +61,7 @@ def page(title: str) -> PageContext:
         if value
     ]
     st.caption(" · ".join(parts))
-    return PageContext(current().dashboard, chosen, scope)
+    return PageContext(run.settings.dashboard, chosen, scope, run.lake)
 
 
 def nothing(what: str) -> None:

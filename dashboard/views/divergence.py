@@ -5,10 +5,10 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from dashboard import charts, data, queries, ui
+from dashboard import charts, queries, ui
 
 ctx = ui.page("Divergence")
-pairs = data.frame(queries.variant_pairs, ctx.scope)
+pairs = ctx.lake.frame(queries.variant_pairs, ctx.scope)
 if pairs.empty:
     ui.nothing("No variant pairs compared yet (the same input answered by two variants).")
     st.stop()
@@ -47,7 +47,7 @@ if diverging.empty:
 labels = {f"{r.variant_a} vs {r.variant_b}": r for r in diverging.itertuples()}
 choice = st.selectbox("Pair", list(labels), key="pair", bind="query-params")
 pair = labels[choice]
-inputs = data.frame(
+inputs = ctx.lake.frame(
     queries.divergent_inputs, replace(ctx.scope, feature=feature), pair.variant_a, pair.variant_b
 )
 if inputs.empty:

@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from dashboard import data, queries, ui
+from dashboard import queries, ui
 
 ctx = ui.page("Fleet")
 tolerance = ctx.settings.heartbeat_tolerance_s
-nodes = data.frame(queries.fleet, ctx.scope, tolerance)
+nodes = ctx.lake.frame(queries.fleet, ctx.scope, tolerance)
 if nodes.empty:
     ui.nothing("No node has sent a heartbeat for these filters.")
     st.stop()

@@ -3,17 +3,17 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, queries, ui
+from dashboard import charts, queries, ui
 
 ctx = ui.page("Latency")
 budget = ctx.settings.latency_budget_ms
-tiers = data.frame(queries.latency, ctx.scope, "tier")
+tiers = ctx.lake.frame(queries.latency, ctx.scope, "tier")
 if tiers.empty:
     ui.nothing("No inference span with a duration in this window.")
     st.stop()
-variants = data.frame(queries.latency, ctx.scope, "variant")
-cold = data.frame(queries.cold_start_latency, ctx.scope)
-over_time = data.frame(queries.latency_over_time, ctx.scope)
+variants = ctx.lake.frame(queries.latency, ctx.scope, "variant")
+cold = ctx.lake.frame(queries.cold_start_latency, ctx.scope)
+over_time = ctx.lake.frame(queries.latency_over_time, ctx.scope)
 
 PERCENTILES = {
     "spans": st.column_config.NumberColumn("spans"),

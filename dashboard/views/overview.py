@@ -2,15 +2,15 @@
 
 import streamlit as st
 
-from dashboard import data, queries, ui
+from dashboard import queries, ui
 
 ctx = ui.page("Overview")
 scope, since = ctx.scope, "since the window's start"
 
-nodes = data.frame(queries.node_counts, scope, ctx.settings.heartbeat_tolerance_s)
-spans = data.frame(queries.span_rate, scope)
-findings = data.frame(queries.findings_summary, scope)
-divergence = data.frame(queries.divergence_rate, scope)
+nodes = ctx.lake.frame(queries.node_counts, scope, ctx.settings.heartbeat_tolerance_s)
+spans = ctx.lake.frame(queries.span_rate, scope)
+findings = ctx.lake.frame(queries.findings_summary, scope)
+divergence = ctx.lake.frame(queries.divergence_rate, scope)
 
 st.subheader("Nodes")
 for column, row in zip(st.columns(3), nodes.itertuples(), strict=True):
@@ -79,7 +79,7 @@ columns[3].metric(
 )
 columns[3].page_link("views/skew.py", label="Skew", icon=":material/arrow_forward:")
 
-open_now = data.frame(queries.open_findings, scope)
+open_now = ctx.lake.frame(queries.open_findings, scope)
 if open_now.empty:
     st.success("No open findings for these filters.")
 else:

@@ -3,15 +3,15 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, queries, ui
+from dashboard import charts, queries, ui
 
 ctx = ui.page("Skew")
 HOUR = pd.Timedelta(hours=1)
 bucket = pd.Timedelta(ctx.scope.bucket(smallest=HOUR))
-traffic = data.frame(queries.traffic_versions, ctx.scope)
-inventory = data.frame(queries.inventory_versions, ctx.scope)
-shares = data.frame(queries.version_share, ctx.scope)
-behind = data.frame(queries.skew_nodes, ctx.scope)
+traffic = ctx.lake.frame(queries.traffic_versions, ctx.scope)
+inventory = ctx.lake.frame(queries.inventory_versions, ctx.scope)
+shares = ctx.lake.frame(queries.version_share, ctx.scope)
+behind = ctx.lake.frame(queries.skew_nodes, ctx.scope)
 
 features = sorted(set(traffic.feature) | set(inventory.feature) | set(shares.feature))
 if not features:

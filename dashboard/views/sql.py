@@ -10,11 +10,10 @@ import streamlit as st
 from dashboard import ui
 from dashboard.examples import EXAMPLES
 from dashboard.readonly_sql import QueryRefused, QueryResult, run_query
-from dashboard.settings import current
 from parallax.config import StoreSettings
 
 ctx = ui.page("SQL")
-store = current().store
+store = ctx.lake.store
 settings = ctx.settings
 limit, timeout = settings.query_row_limit, settings.query_timeout_s
 

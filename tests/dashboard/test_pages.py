@@ -230,3 +230,21 @@ def test_skew_in_a_window_without_traffic_still_shows_the_latest_shares(fleet_la
     app = open_page(fleet_lake, "skew", range="15m", until="2026-01-10T00:00")
     assert "No traffic in this window." in [info.value for info in app.info]
     assert len(app.dataframe) >= 2  # the violations and the version shares of the last run
+
+
+@pytest.mark.parametrize("page", ["overview", "sql"])
+def test_settings_are_resolved_once_per_script_run(fleet_lake, open_page, monkeypatch, page):
+    import parallax.config
+
+    resolved = []
+    real = parallax.config.load_settings
+
+    def counting(*args, **kwargs):
+        resolved.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(parallax.config, "load_settings", counting)
+    app = open_page(fleet_lake, page)
+    assert len(resolved) == 1
+    app.run()
+    assert len(resolved) == 2

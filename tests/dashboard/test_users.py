@@ -14,7 +14,8 @@ import pytest
 import streamlit.runtime.context
 from streamlit.testing.v1 import AppTest
 
-from dashboard import auth, data
+from dashboard import auth
+from dashboard.data import LakeReader
 from parallax.config import StoreSettings
 from tests.dashboard.conftest import APP
 from tests.dashboard.fixture_lake import UNTIL
@@ -28,13 +29,13 @@ SIGNED_IN = {"is_logged_in": True, "email": "ana@example.com", "name": "Ana"}
 def queries_run(monkeypatch) -> list[str]:
     """Names of the lake queries the app asked for, in order."""
     asked: list[str] = []
-    real_frame = data.frame
+    real_frame = LakeReader.frame
 
-    def frame(query, *args, **kwargs):
+    def frame(self, query, *args, **kwargs):
         asked.append(query.__name__)
-        return real_frame(query, *args, **kwargs)
+        return real_frame(self, query, *args, **kwargs)
 
-    monkeypatch.setattr(data, "frame", frame)
+    monkeypatch.setattr(LakeReader, "frame", frame)
     return asked
 
 
