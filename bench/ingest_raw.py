@@ -102,7 +102,7 @@ def raw_limits(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     with open_writer(StoreSettings(path=str(workdir / "raw-lake"))) as lake:
         writer = LakeWriter(lake)
         timings, bare, rows = _appends(
-            writer, converted, args.raw_commits, lambda: _batch_id("raw", next(seq))
+            writer, converted, args.raw_commits, lambda: BatchId("raw", "", next(seq))
         )
     result["lake_append_rows_per_commit"] = rows[-1]
     result["lake_append_requests_per_commit"] = len(converted[0].outcomes)
@@ -123,15 +123,6 @@ def raw_limits(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     other = (machine_jiffies()[0] - busy0) / CLOCK_TICKS - (time.process_time() - cpu0)
     result["other_processes_cores_avg"] = round(max(0.0, other) / wall, 2)
     return result
-
-
-def _batch_id(node: str, seq: int) -> Any:
-    """A batch id for LakeWriter.write: BatchId(node, buffer, seq), or (node, seq) before it."""
-    try:
-        from store.ingest.ledger import BatchId
-    except ImportError:
-        return (node, seq)
-    return BatchId(node, "", seq)
 
 
 def _appends(
