@@ -40,6 +40,7 @@ from store.ingest import convert, grouping
 from store.ingest.committing import GroupCommitter
 from store.ingest.convert import Converted, Incoming, InvalidRequest
 from store.ingest.grouping import GroupInHand
+from store.ingest.metrics import CommitHistograms
 from store.ingest.requests import InFlight, PendingRequest
 from store.ingest.stats import IngestStats, stats_row, summary_line
 from store.ingest.writer import LakeWriter, Written
@@ -88,6 +89,8 @@ class IngestPipeline:
     ) -> None:
         self.settings = settings
         self.stats = IngestStats()
+        self.commit_histograms = CommitHistograms()
+        self.lake_failure: str | None = None  # why the last commit failed; None after a success
         self._writer = writer
         self._server_id = server_id
         self._maintenance = maintenance
@@ -116,6 +119,10 @@ class IngestPipeline:
     @property
     def queued_spans(self) -> int:
         return self._in_flight.spans
+
+    @property
+    def queued_requests(self) -> int:
+        return len(self._in_flight)
 
     def start(self) -> None:
         for thread in self._threads:
@@ -238,7 +245,7 @@ class IngestPipeline:
                 if stop or grouping.should_hand_over(hand, idle, now, self.settings):
                     self._hand_over(hand)
                     hand = GroupInHand()
-                elif grouping.should_convert_now(hand, idle):
+                elif grouping.should_convert_now(hand):
                     waiting = hand.take_waiting()
                     hand.converted.append((waiting, self._convert(waiting)))
             if stop:
@@ -335,12 +342,16 @@ class IngestPipeline:
         except duckdb.FatalException:
             raise  # the database is invalidated: no later commit can succeed
         except Exception as err:  # the lake refused the commit: clients retry
+            self.lake_failure = f"the lake refused a commit: {err}"
             self._errors.log(
                 logging.ERROR, "commit", "commit of %d requests failed: %s", len(group), err
             )
             self._stopped.wait(WRITE_RETRY_PAUSE_S)
             return
-        self.stats.add(commits=1, commit_seconds=time.monotonic() - started)
+        seconds = time.monotonic() - started
+        self.lake_failure = None
+        self.stats.add(commits=1, commit_seconds=seconds)
+        self.commit_histograms.observe(seconds, sum(p.span_count for p in group), len(group))
         for pending, result in results:
             self._count(pending, result)
 
