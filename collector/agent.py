@@ -32,6 +32,7 @@ from collector.heartbeat import (
     NodeState,
 )
 from collector.intake import Intake
+from collector.otel_env import NO_OTEL, OtelEnvironment
 from collector.receiver import Receiver
 from collector.sampling import Sampler
 from collector.shipper import BackendClient, Shipper, ShipperOptions
@@ -154,8 +155,13 @@ class RunningCollector:
         log.info("collector stopped; %d batch(es) stay buffered for the next start", pending)
 
 
-def start_collector(settings: CollectorSettings) -> RunningCollector:
-    """Open the buffer, start shipping and receiving; raises on an unusable buffer or port."""
+def start_collector(
+    settings: CollectorSettings, otel: OtelEnvironment = NO_OTEL
+) -> RunningCollector:
+    """Open the buffer, start shipping and receiving; raises on an unusable buffer or port.
+
+    ``otel``: what the node's OTEL_* variables add beyond ``settings`` (collector.otel_env).
+    """
     if not settings.backend:
         raise ConfigError("collector.backend is not set: the address of `parallax server`")
     if settings.intake_max_bytes < settings.receive_max_message_bytes:
@@ -164,12 +170,14 @@ def start_collector(settings: CollectorSettings) -> RunningCollector:
             "(else the largest export could never be accepted)"
         )
     receiver_token = _receiver_token(settings)
-    uplink = uplink_files(settings)
+    otel.check(settings.backend, settings.listen)
+    uplink = uplink_files(settings, otel)
     identity = NodeIdentity(
         settings.node_id or socket.gethostname(),
         settings.hardware_tier,
         settings.accelerator,
         settings.region,
+        otel.resource,
     )
     buffer = SegmentLog(buffer_settings(settings))
     try:
@@ -228,24 +236,29 @@ def start_collector(settings: CollectorSettings) -> RunningCollector:
     return collector
 
 
-def run_collector(settings: Settings) -> int:
+def run_collector(settings: Settings, otel: OtelEnvironment = NO_OTEL) -> int:
     """Run until SIGTERM/SIGINT; return the exit code."""
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    collector = start_collector(settings.collector)
+    collector = start_collector(settings.collector, otel)
     print(f"parallax collector listening on {collector.address}", flush=True)
     stop.wait()
     collector.stop()
     return 0
 
 
-def uplink_files(settings: CollectorSettings) -> UplinkFiles:
+def uplink_files(settings: CollectorSettings, otel: OtelEnvironment = NO_OTEL) -> UplinkFiles:
     files = UplinkFiles(
-        settings.backend_ca_file, settings.tls_cert_file, settings.tls_key_file, settings.token_file
+        settings.backend_ca_file,
+        settings.tls_cert_file,
+        settings.tls_key_file,
+        settings.token_file,
+        system_roots=otel.tls_with_system_roots(settings.backend, settings.backend_ca_file),
+        headers=otel.uplink_headers(settings.token_file),
     )
     files.check()
-    if not files.ca_file and not is_loopback(settings.backend):
+    if not files.tls and not is_loopback(settings.backend):
         log.warning(
             "the uplink to %s is plaintext: set collector.backend_ca_file (docs/security.md)",
             settings.backend,

@@ -1,8 +1,9 @@
 """Tag incoming requests with the node's identity, normalise convention values, sample.
 
 - Resource attributes from configuration (host.id, parallax.hardware.tier,
-  parallax.hardware.accelerator, cloud.region) are added where the app did not set them;
-  what the app set is never overwritten.
+  parallax.hardware.accelerator, cloud.region, and any others OTEL_RESOURCE_ATTRIBUTES
+  gives the node) are added where the app did not set them; what the app set is never
+  overwritten.
 - ``parallax.model.quantization`` and ``parallax.hardware.tier`` values are normalised to
   the convention enums (``FP16`` and ``float16`` become ``fp16``); a quantization that
   maps to none becomes ``other``, an unknown tier is left as sent; both are counted.
@@ -28,12 +29,14 @@ from parallax.conventions import Quantization, parse_quantization, parse_tier
 
 @dataclass(frozen=True)
 class NodeIdentity:
-    """What the collector knows about its node, from configuration."""
+    """What the collector knows about its node, from configuration; ``attributes`` are
+    further resource attributes of the node (OTEL_RESOURCE_ATTRIBUTES)."""
 
     node_id: str
     hardware_tier: str = ""
     accelerator: str = ""
     region: str = ""
+    attributes: tuple[tuple[str, str], ...] = ()
 
     def resource_attributes(self) -> dict[str, str]:
         values = {
@@ -42,7 +45,7 @@ class NodeIdentity:
             conv.HARDWARE_ACCELERATOR: self.accelerator,
             conv.CLOUD_REGION: self.region,
         }
-        return {key: value for key, value in values.items() if value}
+        return dict(self.attributes) | {key: value for key, value in values.items() if value}
 
 
 @dataclass

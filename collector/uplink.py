@@ -1,7 +1,8 @@
 """The collector's connection to `parallax server`: TLS, its client certificate, its token.
 
 Shared by the shipper and the heartbeat client. With ``collector.backend_ca_file`` the
-channel is TLS and trusts that CA; ``collector.tls_cert_file`` / ``tls_key_file`` add a
+channel is TLS and trusts that CA (an ``https://`` OTEL endpoint without one: TLS trusting
+the system's CAs); ``collector.tls_cert_file`` / ``tls_key_file`` add a
 client certificate (mutual TLS, whose Common Name the server takes as the node id);
 ``collector.token_file`` holds the node's bearer token (``parallax credentials add``),
 sent as ``authorization: Bearer <token>`` on every call. The files are checked for
@@ -32,17 +33,25 @@ AUTHORIZATION_HEADER = "authorization"
 
 @dataclass(frozen=True)
 class UplinkFiles:
-    """Where the uplink's trust material lives; empty strings mean not configured."""
+    """Where the uplink's trust material lives (empty strings mean not configured), and
+    what comes from the environment instead: TLS trusting the system's CAs, and headers
+    every call carries (collector.otel_env)."""
 
     ca_file: str = ""
     cert_file: str = ""
     key_file: str = ""
     token_file: str = ""
+    system_roots: bool = False
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.ca_file) or self.system_roots
 
     def check(self) -> None:
         if bool(self.cert_file) != bool(self.key_file):
             raise ConfigError("collector.tls_cert_file and collector.tls_key_file go together")
-        if self.cert_file and not self.ca_file:
+        if self.cert_file and not self.tls:
             raise ConfigError("a client certificate needs collector.backend_ca_file (TLS)")
 
     @property
@@ -75,7 +84,7 @@ class Uplink:
         self.channel, self._auth = self._open()
 
     def metadata(self) -> list[tuple[str, str]]:
-        """The metadata every call carries (the bearer token, when configured)."""
+        """The metadata every call carries (the bearer token and headers, when configured)."""
         self._follow_changes()
         return list(self._auth)
 
@@ -87,10 +96,11 @@ class Uplink:
 
     def _open(self) -> tuple[grpc.Channel, list[tuple[str, str]]]:
         files = self._files
-        if files.ca_file:
+        if files.tls:
+            roots = Path(files.ca_file).read_bytes() if files.ca_file else None  # None: system's
             key = Path(files.key_file).read_bytes() if files.key_file else None
             cert = Path(files.cert_file).read_bytes() if files.cert_file else None
-            credentials = grpc.ssl_channel_credentials(Path(files.ca_file).read_bytes(), key, cert)
+            credentials = grpc.ssl_channel_credentials(roots, key, cert)
             channel = grpc.secure_channel(
                 self._address, credentials, self._options, compression=self._compression
             )
@@ -98,10 +108,10 @@ class Uplink:
             channel = grpc.insecure_channel(
                 self._address, self._options, compression=self._compression
             )
-        auth = []
+        auth = list(files.headers)
         if files.token_file:
             token = Path(files.token_file).read_text(encoding="utf-8").strip()
-            auth = [(AUTHORIZATION_HEADER, f"Bearer {token}")]
+            auth.append((AUTHORIZATION_HEADER, f"Bearer {token}"))
         if self._on_channel is not None:
             self._on_channel(channel)
         return channel, auth

@@ -1,7 +1,8 @@
 """The ``parallax`` command.
 
-Every subcommand resolves settings once (defaults < --config file < PARALLAX_* < flags)
-and hands them to its component. Components are imported lazily so that an edge node
+Every subcommand resolves settings once (defaults < --config file < PARALLAX_* < flags;
+the collector reads the node's OTEL_* variables just above the defaults) and hands them to
+its component. Components are imported lazily so that an edge node
 with only the ``collector`` extra never imports duckdb or pyarrow.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,7 +25,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        settings = load_settings(args.config, overrides=_overrides(args))
+        settings = load_settings(
+            args.config, overrides=_overrides(args), fallbacks=_environment_fallbacks(args)
+        )
     except ParallaxError as err:  # the log format is not known yet: plain text
         print(f"parallax {args.command}: {err}", file=sys.stderr)
         return 2
@@ -164,6 +168,17 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in vars(args).items() if "." in k and v is not None}
 
 
+def _environment_fallbacks(args: argparse.Namespace) -> dict[str, tuple[Any, str]]:
+    """Settings from outside Parallax's own keys, below the file: for the collector, the
+    node's OTEL_* variables (kept on ``args.otel`` for what is not a setting)."""
+    if args.command != "collector":
+        return {}
+    from collector.otel_env import read_otel_environment
+
+    args.otel = read_otel_environment(os.environ)
+    return args.otel.fallbacks
+
+
 def _run_server(args: argparse.Namespace, settings: Settings) -> int:
     from launch.server import run_server
 
@@ -173,7 +188,7 @@ def _run_server(args: argparse.Namespace, settings: Settings) -> int:
 def _run_collector(args: argparse.Namespace, settings: Settings) -> int:
     from collector.agent import run_collector
 
-    return run_collector(settings)
+    return run_collector(settings, args.otel)
 
 
 def _run_sql(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,7 +1,8 @@
 """Settings: one frozen dataclass per component, resolved once and passed down.
 
-Precedence, lowest to highest: built-in defaults < TOML file < ``PARALLAX_*``
-environment variables < command-line flags. The file is named by ``--config`` or
+Precedence, lowest to highest: built-in defaults < fallbacks a command brings (the
+collector's ``OTEL_*`` variables) < TOML file < ``PARALLAX_*`` environment variables <
+command-line flags. The file is named by ``--config`` or
 ``PARALLAX_CONFIG``. Sections are the dataclasses of parallax.sections (``[store]``, ``[server]``);
 an environment variable is ``PARALLAX_<SECTION>_<KEY>`` in upper case, e.g.
 ``PARALLAX_SERVER_LISTEN``. An unknown key or a bad value fails at start-up with an
@@ -63,14 +64,20 @@ def load_settings(
     config_file: str | Path | None = None,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    fallbacks: Mapping[str, tuple[Any, str]] | None = None,
 ) -> Settings:
     """Resolve settings from defaults, the TOML file, the environment and flag overrides.
 
     ``overrides`` maps ``"section.key"`` to a value (flags the user actually gave).
+    ``fallbacks`` maps ``"section.key"`` to (value, where it came from): values that win
+    over the built-in defaults only, such as the collector's ``OTEL_*`` variables.
     """
     env = os.environ if env is None else env
     config_file = config_file or env.get(CONFIG_FILE_ENV) or None
     values: dict[str, dict[str, Any]] = {name: {} for name in SECTION_TYPES}
+    for dotted, supplied in (fallbacks or {}).items():
+        section, _, key = dotted.partition(".")
+        values[section][key] = supplied
     if config_file:
         _merge_file(values, Path(config_file))
     _merge_env(values, env)

@@ -24,9 +24,11 @@ FORMATS = ("text", "json")
 LEVELS = ("debug", "info", "warning", "error")
 BASE_KEYS = ("time", "level", "logger", "message", "exception", "stack")
 # What every LogRecord carries; anything else on a record came from ``extra=``.
-_RECORD_ATTRIBUTES = frozenset(
-    logging.LogRecord("", 0, "", 0, "", (), None).__dict__
-) | {"message", "asctime", "taskName"}
+_RECORD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+}
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _NESTING_LIMIT = 4
 
