@@ -17,6 +17,7 @@ import signal
 import socket
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import grpc
@@ -32,6 +33,7 @@ from collector.heartbeat import (
     NodeState,
 )
 from collector.intake import Intake
+from collector.metrics import CollectorMetrics, liveness, readiness
 from collector.otel_env import NO_OTEL, OtelEnvironment
 from collector.receiver import Receiver
 from collector.sampling import Sampler
@@ -43,6 +45,8 @@ from parallax.aio import EventLoopThread
 from parallax.config import CollectorSettings, Settings
 from parallax.errors import ConfigError
 from parallax.exposure import is_loopback, require_loopback_unless_secured
+from parallax.observability import Observability
+from parallax.otlp_grpc import TRACE_SERVICE
 
 log = logging.getLogger("parallax.collector")
 RECEIVER_GRACE_S = 5.0
@@ -76,6 +80,7 @@ class RunningCollector:
     loop: EventLoopThread
     address: str
     heartbeat: HeartbeatLoop | None = None
+    observability: Observability | None = None
     stopped: bool = False
     _summaries: threading.Event = field(default_factory=threading.Event)
 
@@ -142,6 +147,8 @@ class RunningCollector:
         if self.stopped:
             return
         self.stopped = True
+        if self.observability is not None:
+            self.observability.drain()  # NOT_SERVING while the buffer takes what was accepted
         self._summaries.set()
         if self.heartbeat is not None:
             self.heartbeat.stop(timeout=10)
@@ -153,6 +160,8 @@ class RunningCollector:
         log.info(self.summary_line())
         self.buffer.close()
         log.info("collector stopped; %d batch(es) stay buffered for the next start", pending)
+        if self.observability is not None:
+            self.observability.close()
 
 
 def start_collector(
@@ -180,6 +189,7 @@ def start_collector(
         otel.resource,
     )
     buffer = SegmentLog(buffer_settings(settings))
+    observability = Observability("collector.metrics_listen", settings.metrics_listen)
     try:
         tagger = Tagger(identity, Sampler(settings.sampling_ratio, settings.keep_confidence_below))
         intake = Intake(
@@ -206,13 +216,16 @@ def start_collector(
             receiver_token,
         )
         loop = EventLoopThread("collector-aio")
-        grpc_server = loop.run(_create_server(settings))
+        grpc_server = loop.run(_create_server(settings, observability.interceptors()))
         grpc_server.add_generic_rpc_handlers((receiver.handler(),))
+        observability.add_health_to(grpc_server, loop, (TRACE_SERVICE,))
         address = _bind(grpc_server, settings.listen, loop)
+        observability.listen()
         intake.start()
         shipper.start()
         loop.run(grpc_server.start())
     except BaseException:
+        observability.close()
         buffer.close()
         raise
     log.info(
@@ -225,6 +238,8 @@ def start_collector(
     collector = RunningCollector(
         settings, identity, buffer, tagger, intake, shipper, receiver, grpc_server, loop, address
     )
+    collector.observability = observability
+    observability.register(CollectorMetrics(collector))
     collector.heartbeat = HeartbeatLoop(
         HeartbeatClient(settings.backend, files=uplink),
         collector.node_state,
@@ -232,6 +247,7 @@ def start_collector(
         interval_s=settings.heartbeat_interval_s,
     )
     collector.heartbeat.start()
+    observability.start(partial(liveness, collector), partial(readiness, collector))
     threading.Thread(target=collector._log_summaries, name="collector-summary", daemon=True).start()
     return collector
 
@@ -320,8 +336,11 @@ def shipper_options(settings: CollectorSettings, node_id: str) -> ShipperOptions
     )
 
 
-async def _create_server(settings: CollectorSettings) -> grpc.aio.Server:
+async def _create_server(
+    settings: CollectorSettings, interceptors: list[grpc.aio.ServerInterceptor]
+) -> grpc.aio.Server:
     return grpc.aio.server(
+        interceptors=interceptors,
         options=receiver_server_options(settings),
         maximum_concurrent_rpcs=settings.max_concurrent_exports * GRPC_CALLS_PER_EXPORT_SLOT,
     )

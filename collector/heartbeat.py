@@ -263,6 +263,10 @@ class HeartbeatLoop:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def stop(self, timeout: float | None = None) -> None:
         """Stop beating; wait up to ``timeout`` for the thread to end."""
         self._stop.set()

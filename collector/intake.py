@@ -43,9 +43,14 @@ class Intake:
         self._linger_s = linger_ms / 1000
         self._queue: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="collector-intake", daemon=True)
+        self.append_failure: str | None = None  # why the last append failed; None after a success
 
     def start(self) -> None:
         self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def submit(self, payload: bytes, span_count: int) -> Future:
         """Queue one export; the future yields its buffer sequence once durable."""
@@ -101,9 +106,11 @@ class Intake:
         try:
             seq = self._buffer.append(payload, sum(export.span_count for export in group))
         except Exception as err:  # disk full, I/O error: the apps retry
+            self.append_failure = f"the buffer refused a batch: {err}"
             log.error("could not buffer %d exports: %s", len(group), err)
             for export in group:
                 export.future.set_exception(err)
             return
+        self.append_failure = None
         for export in group:
             export.future.set_result(seq)

@@ -142,6 +142,10 @@ class Shipper:
         for worker in self._workers:
             worker.start()
 
+    @property
+    def workers_alive(self) -> int:
+        return sum(worker.is_alive() for worker in self._workers)
+
     def stop(self, flush_s: float) -> None:
         """Keep shipping for up to ``flush_s`` while batches remain, then stop; the rest
         stays in the buffer for the next start."""

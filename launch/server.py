@@ -24,14 +24,18 @@ from pathlib import Path
 
 import grpc
 
+from launch.observability import server_checks, server_observability
 from parallax.aio import EventLoopThread
 from parallax.config import ServerSettings, Settings
 from parallax.errors import ConfigError
 from parallax.exposure import require_loopback_unless_secured
+from parallax.observability import Observability
+from parallax.otlp_grpc import TRACE_SERVICE
 from reconciler import ReconcilerLoop
 from store import StoreError, WriterLake, open_writer
 from store.fleet import FleetService
 from store.fleet.policy_file import PolicyFile
+from store.fleet.service import SERVICE_NAME as FLEET_SERVICE
 from store.ingest.pipeline import IngestPipeline
 from store.ingest.service import TraceService
 from store.ingest.writer import LakeWriter
@@ -63,12 +67,15 @@ class RunningServer:
     grace_s: float
     reconciler: ReconcilerLoop | None = None
     stopped: bool = False
+    observability: Observability | None = None
 
     def stop(self) -> None:
         """Stop accepting, finish in-flight requests, commit, release the lake. Idempotent."""
         if self.stopped:
             return
         self.stopped = True
+        if self.observability is not None:
+            self.observability.drain()  # NOT_SERVING while in-flight requests finish
         if self.reconciler is not None:
             self.reconciler.stop()  # a run in progress rolls back; the next start redoes it
         self.loop.run(self.grpc_server.stop(self.grace_s))
@@ -77,6 +84,8 @@ class RunningServer:
         if not drained:
             log.error("ingest pipeline did not drain in time; unacknowledged requests are lost")
         self.lake.close()
+        if self.observability is not None:
+            self.observability.close()
 
 
 def start_server(settings: Settings) -> RunningServer:
@@ -87,7 +96,7 @@ def start_server(settings: Settings) -> RunningServer:
         settings.server.credentials_file, bool(settings.server.tls_client_ca_file)
     )
     lake = open_writer(settings.store)
-    reconciler = None
+    reconciler = observability = None
     try:
         if settings.server.lake_threads:
             # One thread commits a group with half the CPU of two and no slower (measured
@@ -108,17 +117,23 @@ def start_server(settings: Settings) -> RunningServer:
         fleet = FleetService(
             pipeline, guard, policy_file=PolicyFile(Path(policy_file)) if policy_file else None
         )
+        observability = server_observability(settings, pipeline, fleet, reconciler)
         loop = EventLoopThread("grpc-aio")
-        grpc_server = loop.run(_create_grpc_server(settings))
+        grpc_server = loop.run(_create_grpc_server(settings, observability.interceptors()))
         grpc_server.add_generic_rpc_handlers(
             (TraceService(pipeline, guard).handler(), fleet.handler())
         )
+        observability.add_health_to(grpc_server, loop, (TRACE_SERVICE, FLEET_SERVICE))
         address = _bind(grpc_server, settings.server.listen, credentials)
+        observability.listen()
         pipeline.start()
         loop.run(grpc_server.start())
         if reconciler is not None:
             reconciler.start()
+        observability.start(*server_checks(pipeline, reconciler))
     except BaseException:
+        if observability is not None:
+            observability.close()
         lake.close()
         raise
     log.info("parallax server listening on %s, lake %s", address, lake.location.root)
@@ -131,12 +146,16 @@ def start_server(settings: Settings) -> RunningServer:
         address,
         settings.server.shutdown_grace_s,
         reconciler,
+        observability=observability,
     )
 
 
-async def _create_grpc_server(settings: Settings) -> grpc.aio.Server:
+async def _create_grpc_server(
+    settings: Settings, interceptors: list[grpc.aio.ServerInterceptor]
+) -> grpc.aio.Server:
     server = settings.server
     return grpc.aio.server(
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", server.max_message_bytes),
             ("grpc.so_reuseport", 0),

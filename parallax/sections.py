@@ -65,6 +65,12 @@ class ServerSettings:
         False,
         "Allow listening beyond loopback without TLS and credentials (every start warns).",
     )
+    metrics_listen: str = _setting(
+        "127.0.0.1:9464",
+        "HTTP address of /metrics (Prometheus), /healthz and /readyz; empty turns it off. "
+        "Read-only, but names nodes: beyond loopback only where the network is trusted.",
+        host_port_or_empty,
+    )
     max_message_bytes: int = _setting(
         4 * 1024 * 1024, "Largest accepted OTLP request, in bytes.", positive
     )
@@ -170,6 +176,11 @@ class CollectorSettings:
         False,
         "Allow the local receiver to listen beyond loopback without a receiver token "
         "(every start warns).",
+    )
+    metrics_listen: str = _setting(
+        "127.0.0.1:9465",
+        "HTTP address of /metrics (Prometheus), /healthz and /readyz; empty turns it off.",
+        host_port_or_empty,
     )
     backend: str = _setting(
         "", "Address of `parallax server` (HOST:PORT); required to run.", host_port_or_empty

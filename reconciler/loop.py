@@ -22,6 +22,7 @@ import duckdb
 from parallax.config import ReconcilerSettings
 from parallax.ratelimit import RateLimitedLog
 from parallax.watched import WatchedFile
+from reconciler.metrics import ReconcilerMetrics
 from reconciler.policies import builtin_policies, load_policies
 from reconciler.run import RunReport, reconcile
 
@@ -49,10 +50,15 @@ class ReconcilerLoop:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._thread = threading.Thread(target=self._loop, name="reconciler", daemon=True)
         self.last_report: RunReport | None = None
+        self.metrics = ReconcilerMetrics()
 
     def start(self) -> None:
         self._con = self._lake.session()
         self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
@@ -77,4 +83,10 @@ class ReconcilerLoop:
             except Exception as err:  # the loop outlives a failed run; the next one redoes it
                 if self._stop.is_set():
                     return
+                self.metrics.failed()
                 self._errors.log(logging.ERROR, "run", "reconciler run failed: %s", err)
+                continue
+            try:
+                self.metrics.succeeded(self.last_report, self._con)
+            except duckdb.Error as err:
+                self._errors.log(logging.WARNING, "findings", "cannot count findings: %s", err)

@@ -52,6 +52,7 @@ class FleetService(fleet_pb2_grpc.FleetServicer):
         self._policy = policy or (policy_file.current() if policy_file else FleetPolicy())
         self._policy_file = policy_file
         self._recorder = _GroupRecorder(pipeline)
+        self.heartbeats_recorded = 0  # since start (on the event loop only)
 
     @property
     def policy(self) -> FleetPolicy:
@@ -103,6 +104,7 @@ class FleetService(fleet_pb2_grpc.FleetServicer):
             await context.abort(
                 grpc.StatusCode.UNAVAILABLE, f"could not record the heartbeat: {err}"
             )
+        self.heartbeats_recorded += 1
         response = self.policy.directive()
         response.server_receive_time_unix_nano = received_ns
         response.server_send_time_unix_nano = time.time_ns()
