@@ -213,12 +213,19 @@ def _run_sql(args: argparse.Namespace, settings: Settings) -> int:
 def _run_maintain(args: argparse.Namespace, settings: Settings) -> int:
     from store import open_writer
     from store.maintenance import run_maintenance
+    from store.retention import retention_policy
 
+    retention = retention_policy(settings.store)
     with open_writer(settings.store) as lake:
-        result = run_maintenance(lake, settings.server.snapshot_retention_s)
+        result = run_maintenance(lake, settings.server.snapshot_retention_s, retention)
+    deleted = ", ".join(
+        f"{int(rows)} {key.removeprefix('deleted_')}"
+        for key, rows in result.items()
+        if key.startswith("deleted_")
+    )
     print(
-        f"merged {result['data_files_before']} data files into {result['data_files_after']} "
-        f"in {result['seconds']:.1f}s"
+        f"deleted by retention: {deleted or 'nothing'}; merged {result['data_files_before']} "
+        f"data files into {result['data_files_after']} in {result['seconds']:.1f}s"
     )
     return 0
 

@@ -40,6 +40,7 @@ from store.ingest.pipeline import IngestPipeline
 from store.ingest.service import TraceService
 from store.ingest.writer import LakeWriter
 from store.maintenance import run_maintenance
+from store.retention import retention_policy
 from store.trust import Authenticator, server_credentials
 from store.trust.guard import CallGuard
 
@@ -95,6 +96,7 @@ def start_server(settings: Settings) -> RunningServer:
     authenticator = Authenticator(
         settings.server.credentials_file, bool(settings.server.tls_client_ca_file)
     )
+    retention = retention_policy(settings.store)  # refuses a ledger kept less than spans
     lake = open_writer(settings.store)
     reconciler = observability = None
     try:
@@ -110,7 +112,9 @@ def start_server(settings: Settings) -> RunningServer:
             LakeWriter(lake),
             settings.server,
             server_id,
-            maintenance=lambda: run_maintenance(lake, settings.server.snapshot_retention_s),
+            maintenance=lambda: run_maintenance(
+                lake, settings.server.snapshot_retention_s, retention
+            ),
         )
         guard = CallGuard(authenticator, lambda counter: pipeline.stats.add(**{counter: 1}))
         policy_file = settings.server.fleet_policy_file

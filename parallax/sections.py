@@ -39,6 +39,24 @@ class StoreSettings:
     )
     data_path: str = _setting("", "Where Parquet data files go: empty for <path>/data/.")
     busy_timeout_ms: int = _setting(5000, "SQLite catalog busy timeout in milliseconds.", positive)
+    retention_days: int = _setting(
+        30,
+        "Spans are kept this many days by start time (whole UTC days, deleted by the "
+        "server's maintenance); 0 keeps them forever.",
+        not_negative,
+    )
+    heartbeat_retention_days: int = _setting(
+        7, "Heartbeat rows (node_heartbeats) are kept this many days; 0: forever.", not_negative
+    )
+    ledger_retention_days: int = _setting(
+        30,
+        "Ingest ledger rows (ingested_batches) are kept this many days; at least "
+        "retention_days, and 0 (forever) when spans are kept forever (effectively-once).",
+        not_negative,
+    )
+    stats_retention_days: int = _setting(
+        30, "Self-telemetry rows (ingest_stats) are kept this many days; 0: forever.", not_negative
+    )
 
 
 @dataclass(frozen=True)

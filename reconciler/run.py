@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, TypeVar
 import duckdb
 
 from parallax.config import ReconcilerSettings
+from reconciler import expiry
 from reconciler.macros import create_macros
 from reconciler.policies import Policies
 from reconciler.policy_table import load_policy_table
@@ -139,6 +140,7 @@ class _Run:
         self.new_spans = 0
         self.groups = 0
         self.slices = 1
+        self.expired_before: datetime | None = None  # retention's cut-off since the watermark
 
     def compute_increment(self) -> bool:
         """Read what is new into temporary tables; False when there is no watermark yet."""
@@ -146,6 +148,10 @@ class _Run:
         if watermark is None:
             return False
         self.from_snapshot = watermark
+        self.expired_before = expiry.spans_deleted_since(self.con, watermark)
+        if self.expired_before is not None and not expiry.can_travel_to(self.con, watermark):
+            log.info("retention deleted spans after expired snapshot %d: rebuilding", watermark)
+            return False
         self._read_new_spans()
         self.groups = self._compute_touched_groups()
         self._read_nodes()
@@ -153,6 +159,8 @@ class _Run:
 
     def write_increment(self) -> RunReport:
         """Fold the computed increment into the lake's tables."""
+        if self.expired_before is not None:
+            expiry.forget_expired_traffic(self.con, self.expired_before)
         run_script(self.con, "traffic_merge")
         if self.groups:
             run_script(self.con, "histogram_delta")
@@ -162,6 +170,8 @@ class _Run:
                 "SELECT DISTINCT feature FROM rc_touched"
             )
             run_script(self.con, "pairs")
+        if self.expired_before is not None:
+            expiry.replace_variants(self.con)
         self._summaries()
         return self._record()
 
@@ -251,7 +261,8 @@ class _Run:
         )
 
     def _compute_touched_groups(self) -> int:
-        """The groups new spans belong to: as the last run saw them, and as they are now."""
+        """The groups new spans belong to, and those retention took spans from: as the last
+        run saw them, and as they are now."""
         con = self.con
         con.execute(
             "CREATE OR REPLACE TEMP TABLE rc_touched AS "
@@ -259,11 +270,17 @@ class _Run:
             "WHERE snapshot_id > ? AND feature IS NOT NULL AND input_fingerprint IS NOT NULL",
             [self.from_snapshot],
         )
+        if self.expired_before is not None:
+            expiry.touch_expired_groups(con, self.expired_before)
         (count,) = con.execute("SELECT count(*) FROM rc_touched").fetchone()
         if count == 0:
             return 0
-        seen_before = f"AND s.snapshot_id <= {int(self.from_snapshot)}"
-        self._read_answer_rows({"touched": _TOUCHED, "slice": seen_before})
+        watermark = int(self.from_snapshot)
+        if self.expired_before is None:
+            seen_before = {"slice": f"AND s.snapshot_id <= {watermark}"}
+        else:  # spans the last run saw are gone: read the lake as it saw it
+            seen_before = {"as_seen": f"AT (VERSION => {watermark})"}
+        self._read_answer_rows({"touched": _TOUCHED, **seen_before})
         run_script(con, "answers", {"slice": 0})
         con.execute("CREATE OR REPLACE TEMP TABLE rc_old_answers AS SELECT * FROM rc_answers")
         self._read_answer_rows({"touched": _TOUCHED})

@@ -2,7 +2,9 @@
 -- the variant spelled once per span (the lake's px_variant), the output, and the slice of the inputs it belongs
 -- to ($slices: a full rebuild handles the inputs in slices by fingerprint hash; 1 in an
 -- incremental run). /*touched*/ narrows them to the re-opened (feature, input
--- fingerprint) groups, /*slice*/ to the spans the last run saw. Result: rc_answer_rows,
+-- fingerprint) groups, /*slice*/ to the spans the last run saw, /*as_seen*/ reads the lake
+-- as of the last run's snapshot (after retention deleted spans it saw: reconciler/expiry.py).
+-- Result: rc_answer_rows,
 -- which answers.sql reads one slice at a time, and the keys of the inputs and of the
 -- (input, variant) answers made of more than one span.
 --
@@ -36,7 +38,7 @@ FROM (
         s.output_score,
         s.output_topk,
         s.output_digest
-    FROM spans s /*touched*/
+    FROM spans s /*as_seen*/ /*touched*/
     WHERE s.feature IS NOT NULL AND s.input_fingerprint IS NOT NULL /*slice*/
 );
 
