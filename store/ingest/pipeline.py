@@ -351,9 +351,10 @@ class IngestPipeline:
         seconds = time.monotonic() - started
         self.lake_failure = None
         self.stats.add(commits=1, commit_seconds=seconds)
-        self.commit_histograms.observe(seconds, sum(p.span_count for p in group), len(group))
         for pending, result in results:
             self._count(pending, result)
+        # after the counts: a group seen in the histograms is counted in the totals
+        self.commit_histograms.observe(seconds, sum(p.span_count for p in group), len(group))
 
     def _run_job(self, job: _Job) -> None:
         try:
