@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from parallax.config import ServerSettings, Settings, StoreSettings
+
+# Servers and collectors the tests start as processes take free ports for /metrics,
+# never the default 9464 (server) or 9465 (collector) another test may hold.
+for _section in ("SERVER", "COLLECTOR"):
+    os.environ.setdefault(f"PARALLAX_{_section}_METRICS_LISTEN", "127.0.0.1:0")
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +45,12 @@ def make_server(store_settings) -> Iterator[Callable]:
 
     def start(**overrides):
         server_settings = dataclasses.replace(
-            ServerSettings(listen="127.0.0.1:0", flush_interval_ms=20, stats_interval_s=3600),
+            ServerSettings(
+                listen="127.0.0.1:0",
+                metrics_listen="127.0.0.1:0",
+                flush_interval_ms=20,
+                stats_interval_s=3600,
+            ),
             **overrides,
         )
         server = start_server(Settings(store=store_settings, server=server_settings))
