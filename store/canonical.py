@@ -43,6 +43,11 @@ CANONICAL: tuple[Canonical, ...] = (
 )
 
 
+def rule_for(column: str) -> Canonical:
+    """The rule of one canonical column (``hardware_tier``, ``quantization``)."""
+    return next(rule for rule in CANONICAL if rule.column == column)
+
+
 def canonical_columns(values: pa.Array, rule: Canonical) -> tuple[pa.Array, pa.Array]:
     """``values`` in canonical words, and the spelling as sent where it differed (else NULL).
 

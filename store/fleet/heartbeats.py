@@ -8,6 +8,9 @@ runs on the lake's single writer thread (``IngestPipeline.run_in_writer``), so t
 heartbeats of one node never race; a group of heartbeats is written with one INSERT per
 table (each INSERT writes its own Parquet file).
 
+``hardware_tier`` is stored canonically, as in ``spans`` (store.canonical): the
+convention's word, the spelling as sent kept in ``hardware_tier_as_sent`` where it differed.
+
 Across heartbeats of a node, ``nodes`` carries forward ``first_seen_at``, adds to
 ``heartbeat_count`` and keeps the latest clock estimate the node reported (a heartbeat
 without one, e.g. the first after a collector restart, leaves the last known estimate).
@@ -22,6 +25,7 @@ import duckdb
 import pyarrow as pa
 
 from parallax.proto.fleet.v1 import fleet_pb2
+from store.canonical import canonical_columns, rule_for
 
 MAX_NODE_ID_LENGTH = 256  # as for the parallax-node-id header of span batches
 MAX_INT64 = 2**63 - 1
@@ -71,6 +75,7 @@ MODEL_STATE = pa.struct(  # nodes.models and node_heartbeats.models, one element
     ]
 )
 _TIME = pa.timestamp("us", tz="UTC")
+_TIER = rule_for("hardware_tier")
 
 
 def staged_table(heartbeats: list[Heartbeat]) -> pa.Table:
@@ -82,6 +87,10 @@ def staged_table(heartbeats: list[Heartbeat]) -> pa.Table:
     def buffer_column(name: str, kind: pa.DataType) -> pa.Array:
         return pa.array([None if b is None else getattr(b, name) for b in buffers], kind)
 
+    tiers, tiers_as_sent = canonical_columns(
+        pa.array([r.hardware_tier or None for r in requests], pa.string()), _TIER
+    )
+
     return pa.table(
         {
             "node_id": [r.node_id for r in requests],
@@ -90,7 +99,8 @@ def staged_table(heartbeats: list[Heartbeat]) -> pa.Table:
             "node_sent_at": pa.array(
                 [r.node_send_time_unix_nano // 1000 or None for r in requests], _TIME
             ),
-            "hardware_tier": [r.hardware_tier or None for r in requests],
+            "hardware_tier": tiers,
+            "hardware_tier_as_sent": tiers_as_sent,
             "region": [r.region or None for r in requests],
             "accelerator": [r.accelerator or None for r in requests],
             "collector_version": [r.collector_version or None for r in requests],
@@ -156,6 +166,7 @@ previous AS (
 SELECT
     latest.node_id,
     latest.hardware_tier,
+    latest.hardware_tier_as_sent,
     latest.region,
     latest.accelerator,
     latest.collector_version,

@@ -117,3 +117,36 @@ def test_the_migration_rewrites_an_existing_lake(store_settings, tmp_path):
         ("gbm 2.3 fp16 near-edge", "near-edge"),
         ("gbm 2.3 unknown unknown", "unknown"),
     ]
+
+
+def test_the_fleet_migration_rewrites_the_tiers_nodes_reported(store_settings, tmp_path):
+    fleet = next(MIGRATIONS_DIR.glob("*_canonical_fleet_tiers.sql"))
+    before = tmp_path / "migrations"
+    before.mkdir()
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if path.name < fleet.name:
+            shutil.copy(path, before / path.name)
+    columns = "node_id, heartbeat_seq, hardware_tier"
+    with open_writer(store_settings, before) as lake:
+        for table, extra in (
+            ("node_heartbeats", "received_at"),
+            ("nodes", "first_seen_at, last_seen_at, heartbeat_count"),
+        ):
+            values = "now()" if table == "node_heartbeats" else "now(), now(), 1"
+            lake.con.execute(
+                f"INSERT INTO {table} ({columns}, {extra}) VALUES "
+                f"('a', 1, 'NEAR_EDGE', {values}), ('b', 1, 'cloud', {values}), "
+                f"('c', 1, NULL, {values}), ('d', 1, 'Moon Base', {values})"
+            )
+    with open_writer(store_settings):
+        pass
+    reader = connect(store_settings)
+    for table in ("nodes", "node_heartbeats"):
+        assert reader.execute(
+            f"SELECT node_id, hardware_tier, hardware_tier_as_sent FROM {table} ORDER BY 1"
+        ).fetchall() == [
+            ("a", "near-edge", "NEAR_EDGE"),
+            ("b", "cloud", None),
+            ("c", None, None),
+            ("d", "moon-base", "Moon Base"),
+        ], table

@@ -122,6 +122,26 @@ def test_a_heartbeat_lands_in_nodes_and_in_the_history(server, heartbeats, store
     assert history == [("edge-1", 1, last_seen_at, "2.1.0", 7)]
 
 
+def test_the_tier_is_stored_canonically_with_the_spelling_as_sent(
+    server, heartbeats, store_settings
+):
+    heartbeats.beat(node_state("edge-1", hardware_tier="NEAR_EDGE"))
+    heartbeats.beat(node_state("edge-2", hardware_tier="near-edge"))
+    heartbeats.beat(node_state("edge-3", hardware_tier=""))
+
+    con = connect(store_settings, read_only=True)
+    for table in ("nodes", "node_heartbeats"):
+        rows = query(
+            con, f"SELECT node_id, hardware_tier, hardware_tier_as_sent FROM {table} ORDER BY 1"
+        )
+        assert rows == [
+            ("edge-1", "near-edge", "NEAR_EDGE"),
+            ("edge-2", "near-edge", None),
+            ("edge-3", None, None),
+        ], table
+    con.close()
+
+
 def test_a_second_heartbeat_replaces_the_node_row_and_appends_to_the_history(
     server, heartbeats, store_settings
 ):
