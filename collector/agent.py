@@ -32,6 +32,7 @@ from collector.heartbeat import (
     ModelState,
     NodeState,
 )
+from collector.http_receiver import http_receiver
 from collector.intake import Intake
 from collector.metrics import CollectorMetrics, liveness, readiness
 from collector.otel_env import NO_OTEL, OtelEnvironment
@@ -47,6 +48,7 @@ from parallax.errors import ConfigError
 from parallax.exposure import is_loopback, require_loopback_unless_secured
 from parallax.observability import Observability
 from parallax.otlp_grpc import TRACE_SERVICE
+from parallax.otlp_http import OtlpHttpListener
 
 log = logging.getLogger("parallax.collector")
 RECEIVER_GRACE_S = 5.0
@@ -81,6 +83,8 @@ class RunningCollector:
     address: str
     heartbeat: HeartbeatLoop | None = None
     observability: Observability | None = None
+    http: OtlpHttpListener | None = None  # the receiver on collector.http_listen, when set
+    http_address: str = ""
     stopped: bool = False
     _summaries: threading.Event = field(default_factory=threading.Event)
 
@@ -152,6 +156,8 @@ class RunningCollector:
         self._summaries.set()
         if self.heartbeat is not None:
             self.heartbeat.stop(timeout=10)
+        if self.http is not None:
+            self.loop.run(self.http.stop(RECEIVER_GRACE_S))
         self.loop.run(self.grpc_server.stop(RECEIVER_GRACE_S))
         self.loop.close()
         self.intake.close()
@@ -220,6 +226,10 @@ def start_collector(
         grpc_server.add_generic_rpc_handlers((receiver.handler(),))
         observability.add_health_to(grpc_server, loop, (TRACE_SERVICE,))
         address = _bind(grpc_server, settings.listen, loop)
+        http, http_address = None, ""
+        if settings.http_listen:
+            http = http_receiver(receiver, settings, receiver_token)
+            http_address = loop.run(http.start("collector.http_listen", settings.http_listen))
         observability.listen()
         intake.start()
         shipper.start()
@@ -239,6 +249,7 @@ def start_collector(
         settings, identity, buffer, tagger, intake, shipper, receiver, grpc_server, loop, address
     )
     collector.observability = observability
+    collector.http, collector.http_address = http, http_address
     observability.register(CollectorMetrics(collector))
     collector.heartbeat = HeartbeatLoop(
         HeartbeatClient(settings.backend, files=uplink),

@@ -1,4 +1,4 @@
-"""The local OTLP/gRPC receiver: apps export to it unchanged.
+"""The local OTLP receiver: apps export to it unchanged, over gRPC or HTTP.
 
 Each export takes a slot (collector.admission) before its message is read, is parsed,
 tagged and sampled (collector.tagging), split into pieces the backend accepts
@@ -6,15 +6,17 @@ tagged and sampled (collector.tagging), split into pieces the backend accepts
 durable in the buffer. Answers:
 
 - OK, with ``partial_success`` for spans that alone exceed ``batch_max_bytes``;
-- RESOURCE_EXHAUSTED with RetryInfo when every slot is taken or the intake holds its
-  bound of bytes (the app's exporter retries after ``RETRY_AFTER_S``);
-- RESOURCE_EXHAUSTED without RetryInfo when a batch cannot fit in a buffer segment;
-- INVALID_ARGUMENT for a request that is not one OTLP export;
+- BUSY (RESOURCE_EXHAUSTED with RetryInfo; HTTP 429) when every slot is taken or the
+  intake holds its bound of bytes (the app's exporter retries after ``RETRY_AFTER_S``);
+- TOO_LARGE (RESOURCE_EXHAUSTED without RetryInfo; HTTP 413) when a batch cannot fit
+  in a buffer segment;
+- INVALID for a request that is not one OTLP export;
 - UNAUTHENTICATED without the receiver token, when one is configured;
 - UNAVAILABLE when the buffer cannot write (disk full: the app retries).
+(parallax.calls maps each to its gRPC and HTTP status.)
 
-The method is served as a client-streaming call so that admission happens before the
-message is read: a unary handler only runs once gRPC holds the whole message.
+The gRPC method is served as a client-streaming call so that admission happens before
+the message is read: a unary handler only runs once gRPC holds the whole message.
 """
 
 from __future__ import annotations
@@ -36,11 +38,33 @@ from collector.buffer import BatchTooLargeError
 from collector.intake import Intake
 from collector.splitting import split_request
 from collector.tagging import Tagger
-from parallax.otlp_grpc import TRACE_SERVICE, retry_later
+from parallax.calls import Caller, CallRefused, Refusal
+from parallax.otlp_grpc import TRACE_SERVICE, abort_refused, caller_of
 
 # What the app is told to wait before retrying a refused export. The intake drains in
 # tens of milliseconds unless the disk is slow, so one second is ample.
 RETRY_AFTER_S = 1.0
+
+
+@dataclass
+class Ticket:
+    """An admitted export: its slot, and the bytes it holds until it is answered."""
+
+    admission: ExportAdmission
+    held: int = 0
+    released: bool = False
+
+    def settle(self, size: int) -> None:
+        self.admission.settle(size)
+        self.held = size
+
+    def release(self) -> None:
+        """Give back the bytes and the slot (once, however often it is called)."""
+        if self.released:
+            return
+        self.released = True
+        self.admission.release(self.held)
+        self.admission.release_slot()
 
 
 @dataclass
@@ -51,7 +75,8 @@ class ReceiverCounters:
 
 
 class Receiver:
-    """TraceService/Export for apps on this node."""
+    """TraceService/Export for apps on this node: ``admit`` and ``accept`` decide, for
+    gRPC (``export``) and HTTP (collector.http_receiver) alike."""
 
     def __init__(
         self,
@@ -81,58 +106,67 @@ class Receiver:
         )
 
     async def export(self, _requests, context: grpc.aio.ServicerContext):
-        if self._expected_auth and not self._authorized(context):
+        try:
+            ticket = await self.admit(caller_of(context))
+        except CallRefused as refused:
+            await abort_refused(context, refused)
+        try:
+            return await self.accept(ticket, await self._read_one(context))
+        except CallRefused as refused:
+            await abort_refused(context, refused)
+        finally:
+            ticket.release()
+
+    async def admit(self, caller: Caller) -> Ticket:
+        """Check the token, take a slot and room for the largest message, before any of
+        the message is read; the ticket holds them until ``release``."""
+        if self._expected_auth and not self._authorized(caller):
             self.counters.unauthenticated += 1
-            await context.abort(
-                grpc.StatusCode.UNAUTHENTICATED,
+            raise CallRefused(
+                Refusal.UNAUTHENTICATED,
                 "send 'authorization: Bearer <token>' (collector.receiver_token_file)",
             )
         if not self.admission.take_slot():
-            await context.abort_with_status(
-                retry_later("collector busy: too many exports in progress", RETRY_AFTER_S)
+            raise CallRefused(
+                Refusal.BUSY, "collector busy: too many exports in progress", RETRY_AFTER_S
             )
-        try:
-            if not await self.admission.reserve():
-                await context.abort_with_status(
-                    retry_later("collector busy: intake holds its bound of bytes", RETRY_AFTER_S)
-                )
-            held = self.admission.max_message_bytes
-            try:
-                data = await self._read_one(context)
-                self.admission.settle(len(data))
-                held = len(data)
-                return await self._buffer(data, context)
-            finally:
-                self.admission.release(held)
-        finally:
-            self.admission.release_slot()
+        ticket = Ticket(self.admission)
+        if not await self.admission.reserve():
+            ticket.release()
+            raise CallRefused(
+                Refusal.BUSY, "collector busy: intake holds its bound of bytes", RETRY_AFTER_S
+            )
+        ticket.held = self.admission.max_message_bytes
+        return ticket
 
-    def _authorized(self, context: grpc.aio.ServicerContext) -> bool:
-        sent = dict(context.invocation_metadata()).get("authorization", "")
+    async def accept(self, ticket: Ticket, data: bytes) -> ExportTraceServiceResponse:
+        """Buffer the export ``data`` (serialized); the answer once it is durable."""
+        ticket.settle(len(data))
+        try:
+            request = ExportTraceServiceRequest.FromString(data)
+        except DecodeError as err:
+            self.counters.invalid_requests += 1
+            raise CallRefused(Refusal.INVALID, f"not an OTLP export: {err}") from err
+        futures, spans_too_large = self._submit(request)
+        del request  # the intake holds the pieces until they are buffered
+        errors = await _failures(futures)
+        if any(isinstance(error, BatchTooLargeError) for error in errors):
+            # retrying cannot help: OTLP says no RetryInfo
+            raise CallRefused(Refusal.TOO_LARGE, str(errors[0]))
+        if errors:
+            raise CallRefused(Refusal.UNAVAILABLE, f"could not buffer: {errors[0]}")
+        return self._response(spans_too_large)
+
+    def _authorized(self, caller: Caller) -> bool:
+        sent = caller.headers.get("authorization", "")
         return hmac.compare_digest(sent.encode(), self._expected_auth)
 
     async def _read_one(self, context: grpc.aio.ServicerContext) -> bytes:
         data = await context.read()
         if data is grpc.aio.EOF or await context.read() is not grpc.aio.EOF:
             self.counters.invalid_requests += 1
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "expected one export request")
+            raise CallRefused(Refusal.INVALID, "expected one export request")
         return data
-
-    async def _buffer(self, data: bytes, context: grpc.aio.ServicerContext):
-        try:
-            request = ExportTraceServiceRequest.FromString(data)
-        except DecodeError as err:
-            self.counters.invalid_requests += 1
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not an OTLP export: {err}")
-        futures, spans_too_large = self._submit(request)
-        del request  # the intake holds the pieces until they are buffered
-        errors = await _failures(futures)
-        if any(isinstance(error, BatchTooLargeError) for error in errors):
-            # retrying cannot help: OTLP says no RetryInfo
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(errors[0]))
-        if errors:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"could not buffer: {errors[0]}")
-        return self._response(spans_too_large)
 
     def _submit(self, request: ExportTraceServiceRequest) -> tuple[list[Future], int]:
         """Tag, sample and split ``request``, hand the pieces to the intake; returns their

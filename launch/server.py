@@ -31,11 +31,13 @@ from parallax.errors import ConfigError
 from parallax.exposure import require_loopback_unless_secured
 from parallax.observability import Observability
 from parallax.otlp_grpc import TRACE_SERVICE
+from parallax.otlp_http import OtlpHttpListener
 from reconciler import ReconcilerLoop
 from store import StoreError, WriterLake, open_writer
 from store.fleet import FleetService
 from store.fleet.policy_file import PolicyFile
 from store.fleet.service import SERVICE_NAME as FLEET_SERVICE
+from store.ingest.http import http_ingest
 from store.ingest.pipeline import IngestPipeline
 from store.ingest.service import TraceService
 from store.ingest.writer import LakeWriter
@@ -69,6 +71,8 @@ class RunningServer:
     reconciler: ReconcilerLoop | None = None
     stopped: bool = False
     observability: Observability | None = None
+    http: OtlpHttpListener | None = None  # OTLP/HTTP on server.http_listen, when set
+    http_address: str = ""
 
     def stop(self) -> None:
         """Stop accepting, finish in-flight requests, commit, release the lake. Idempotent."""
@@ -79,6 +83,8 @@ class RunningServer:
             self.observability.drain()  # NOT_SERVING while in-flight requests finish
         if self.reconciler is not None:
             self.reconciler.stop()  # a run in progress rolls back; the next start redoes it
+        if self.http is not None:
+            self.loop.run(self.http.stop(self.grace_s))
         self.loop.run(self.grpc_server.stop(self.grace_s))
         self.loop.close()
         drained = self.pipeline.close(timeout=self.grace_s + 30)
@@ -124,11 +130,15 @@ def start_server(settings: Settings) -> RunningServer:
         observability = server_observability(settings, pipeline, fleet, reconciler)
         loop = EventLoopThread("grpc-aio")
         grpc_server = loop.run(_create_grpc_server(settings, observability.interceptors()))
-        grpc_server.add_generic_rpc_handlers(
-            (TraceService(pipeline, guard).handler(), fleet.handler())
-        )
+        traces = TraceService(pipeline, guard)
+        grpc_server.add_generic_rpc_handlers((traces.handler(), fleet.handler()))
         observability.add_health_to(grpc_server, loop, (TRACE_SERVICE, FLEET_SERVICE))
         address = _bind(grpc_server, settings.server.listen, credentials)
+        http, http_address = None, ""
+        if settings.server.http_listen:
+            connections = _connections_within_fd_limit(settings.server)
+            http = http_ingest(traces, settings.server, connections)
+            http_address = loop.run(http.start("server.http_listen", settings.server.http_listen))
         observability.listen()
         pipeline.start()
         loop.run(grpc_server.start())
@@ -141,6 +151,8 @@ def start_server(settings: Settings) -> RunningServer:
         lake.close()
         raise
     log.info("parallax server listening on %s, lake %s", address, lake.location.root)
+    if http is not None:
+        log.info("OTLP/HTTP on %s", http_address)
     return RunningServer(
         grpc_server,
         loop,
@@ -151,6 +163,8 @@ def start_server(settings: Settings) -> RunningServer:
         settings.server.shutdown_grace_s,
         reconciler,
         observability=observability,
+        http=http,
+        http_address=http_address,
     )
 
 

@@ -64,6 +64,18 @@ class ServerSettings:
     """The ingest service (``parallax server``)."""
 
     listen: str = _setting("127.0.0.1:4317", "OTLP/gRPC listen address.", host_port)
+    http_listen: str = _setting(
+        "127.0.0.1:4318",
+        "OTLP/HTTP listen address (POST /v1/traces, protobuf or JSON); empty turns it off. "
+        "Same TLS, credentials and limits as the gRPC port.",
+        host_port_or_empty,
+    )
+    http_body_timeout_s: float = _setting(
+        30.0,
+        "An OTLP/HTTP request body not received in full within this many seconds closes "
+        "its connection (a slow sender cannot hold one).",
+        positive,
+    )
     tls_cert_file: str = _setting(
         "",
         "PEM certificate (chain) of the gRPC port; with tls_key_file, TLS only. Re-read on change.",
@@ -194,6 +206,12 @@ class CollectorSettings:
         False,
         "Allow the local receiver to listen beyond loopback without a receiver token "
         "(every start warns).",
+    )
+    http_listen: str = _setting(
+        "127.0.0.1:4318",
+        "Local OTLP/HTTP address apps export to (POST /v1/traces, protobuf or JSON): "
+        "HOST:PORT, empty turns it off. Same token, admission and answers as collector.listen.",
+        host_port_or_empty,
     )
     metrics_listen: str = _setting(
         "127.0.0.1:9465",

@@ -11,10 +11,11 @@ import pytest
 
 from parallax.config import ServerSettings, Settings, StoreSettings
 
-# Servers and collectors the tests start as processes take free ports for /metrics,
-# never the default 9464 (server) or 9465 (collector) another test may hold.
+# Servers and collectors the tests start as processes take free ports, never the
+# defaults (OTLP/HTTP 4318, /metrics 9464 and 9465) another test or program may hold.
 for _section in ("SERVER", "COLLECTOR"):
-    os.environ.setdefault(f"PARALLAX_{_section}_METRICS_LISTEN", "127.0.0.1:0")
+    for _key in ("HTTP_LISTEN", "METRICS_LISTEN"):
+        os.environ.setdefault(f"PARALLAX_{_section}_{_key}", "127.0.0.1:0")
 
 
 @pytest.fixture(autouse=True)
@@ -47,6 +48,7 @@ def make_server(store_settings) -> Iterator[Callable]:
         server_settings = dataclasses.replace(
             ServerSettings(
                 listen="127.0.0.1:0",
+                http_listen="127.0.0.1:0",
                 metrics_listen="127.0.0.1:0",
                 flush_interval_ms=20,
                 stats_interval_s=3600,

@@ -120,6 +120,7 @@ def collector_settings(
     return dataclasses.replace(
         base,
         listen="127.0.0.1:0",
+        http_listen="",  # the demo's apps export over gRPC; many nodes share one machine
         metrics_listen="127.0.0.1:0",  # one machine, many nodes: each its own port
         backend=backend,
         node_id=node.node_id,

@@ -1,15 +1,15 @@
-"""The OTLP/gRPC TraceService: decode, validate, hand to the pipeline, answer after commit.
+"""The OTLP TraceService: decode, validate, hand to the pipeline, answer after commit.
 
-Status codes, per the OTLP specification:
+One decision for both transports (OTLP/gRPC here, OTLP/HTTP through store.ingest.http);
+answers, per the OTLP specification (parallax.calls maps them to gRPC and HTTP):
 - OK, with ``partial_success`` when some spans were invalid (they are not stored);
-- INVALID_ARGUMENT for a request that cannot be parsed or a malformed batch header;
-- RESOURCE_EXHAUSTED with RetryInfo when the ingest queue is full (clients back off);
+- INVALID for a request that cannot be parsed or a malformed batch header;
+- BUSY, with a delay to retry after, when the ingest queue is full (clients back off);
 - UNAVAILABLE when the lake failed (disk, catalog), the server is shutting down or its
   pipeline failed (retryable: nothing of the request was acknowledged); never for
-  anything in the request's content, which is decided per span or refused with
-  INVALID_ARGUMENT.
+  anything in the request's content, which is decided per span or refused as INVALID.
 
-Wire contract for our collector (docs/wire-contract.md): metadata ``parallax-node-id``,
+Wire contract for our collector (docs/wire-contract.md): headers ``parallax-node-id``,
 ``parallax-buffer-id`` and ``parallax-batch-seq`` identify a batch; a batch already
 committed is acknowledged again without being written twice.
 """
@@ -19,12 +19,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from parallax.calls import Caller, CallRefused, Refusal
 from parallax.conventions import BATCH_SEQUENCE_HEADER, BUFFER_ID_HEADER, NODE_ID_HEADER
-from parallax.otlp_grpc import retry_later, trace_export_handler
+from parallax.otlp_grpc import abort_refused, caller_of, trace_export_handler
 from store.ingest import convert
 from store.ingest.ledger import BatchId
 from store.ingest.pipeline import IngestPipeline, QueueFull, ShuttingDown
@@ -43,7 +45,7 @@ class BadBatchHeader(ValueError):
 
 
 def batch_identity(metadata: Mapping[str, str]) -> BatchId | None:
-    """The batch identity from call metadata; None when the sender sent none."""
+    """The batch identity from call headers; None when the sender sent none."""
     node_id = metadata.get(NODE_ID_HEADER)
     raw_seq = metadata.get(BATCH_SEQUENCE_HEADER)
     buffer_id = metadata.get(BUFFER_ID_HEADER, "")
@@ -54,18 +56,31 @@ def batch_identity(metadata: Mapping[str, str]) -> BatchId | None:
     for name, value in ((NODE_ID_HEADER, node_id), (BUFFER_ID_HEADER, buffer_id)):
         if len(value) > MAX_ID_LENGTH:
             raise BadBatchHeader(f"{name} is longer than {MAX_ID_LENGTH} characters")
+        if not (value.isascii() and value.isprintable()):
+            raise BadBatchHeader(f"{name} must be printable ASCII")
     if not raw_seq.isdigit() or int(raw_seq) >= 2**63:
         raise BadBatchHeader(f"{BATCH_SEQUENCE_HEADER} must be an integer from 0 to 2^63-1")
     return BatchId(node_id, buffer_id, int(raw_seq))
 
 
-class TraceService:
-    """Handles TraceService/Export on raw request bytes (parsed with the lean schema).
+@dataclass(frozen=True)
+class Admitted:
+    """An export whose headers passed: the batch it claims, the node its spans are
+    stored as, and how long its client waits."""
 
-    Runs on a grpc.aio server: a request waiting for its commit holds no thread, so the
+    batch: BatchId | None
+    node_id: str | None
+    wait_s: float
+
+
+class TraceService:
+    """What happens to an export, whichever transport carried it (gRPC here, HTTP in
+    store.ingest.http): ``admit`` checks the caller and its headers before anything of
+    the request is read; ``accept`` parses the request bytes (the lean schema), hands
+    them to the pipeline and answers after the commit. Both refuse with CallRefused.
+
+    Runs on the event loop: a request waiting for its commit holds no thread, so the
     number of requests in flight is bounded by admission control, not by a thread pool.
-    The caller's identity is checked first (store.trust): nothing of a refused call is
-    parsed or stored.
     """
 
     def __init__(self, pipeline: IngestPipeline, guard: CallGuard) -> None:
@@ -78,65 +93,73 @@ class TraceService:
     async def export(
         self, data: bytes, context: grpc.aio.ServicerContext
     ) -> ExportTraceServiceResponse:
-        identity = await self.guard.identify(context)
         try:
-            batch = batch_identity(dict(context.invocation_metadata()))
+            return await self.accept(self.admit(caller_of(context)), data)
+        except CallRefused as refused:
+            await abort_refused(context, refused)
+
+    def admit(self, caller: Caller) -> Admitted:
+        """Check who calls and the batch header; nothing of a refused call is read."""
+        identity = self.guard.check_identity(caller)
+        try:
+            batch = batch_identity(caller.headers)
         except BadBatchHeader as err:
             self.pipeline.stats.add(requests_invalid=1)
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
-        node_id = await self._node_of_spans(context, identity, batch)
+            raise CallRefused(Refusal.INVALID, str(err)) from err
+        node_id = self._node_of_spans(caller, identity, batch)
+        remaining = caller.time_remaining_s
+        return Admitted(batch, node_id, remaining if remaining is not None else DEFAULT_WAIT_S)
+
+    async def accept(self, admitted: Admitted, data: bytes) -> ExportTraceServiceResponse:
+        """Store the request's spans; the answer once they are committed."""
         try:
             request = convert.parse(data)
         except convert.InvalidRequest as err:
             self.pipeline.stats.add(requests_invalid=1)
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+            raise CallRefused(Refusal.INVALID, str(err)) from err
         span_count = sum(
             len(scope.spans)
             for resource in request.resource_spans
             for scope in resource.scope_spans
         )
-        if span_count == 0 and batch is None:
+        if span_count == 0 and admitted.batch is None:
             return ExportTraceServiceResponse()
-        incoming = convert.Incoming(request, batch, node_id)
+        incoming = convert.Incoming(request, admitted.batch, admitted.node_id)
         try:
             future = self.pipeline.submit(incoming, max(span_count, 1))
         except QueueFull as err:
-            await context.abort_with_status(retry_later(str(err), err.retry_after_s))
+            raise CallRefused(Refusal.BUSY, str(err), err.retry_after_s) from err
         except ShuttingDown as err:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(err))
-        return _response((await self._committed(future, context)).outcome)
+            raise CallRefused(Refusal.UNAVAILABLE, str(err)) from err
+        return _response((await self._committed(future, admitted.wait_s)).outcome)
 
-    async def _node_of_spans(
-        self, context: grpc.aio.ServicerContext, identity: Identity | None, batch: BatchId | None
+    def _node_of_spans(
+        self, caller: Caller, identity: Identity | None, batch: BatchId | None
     ) -> str | None:
         """The node the spans are stored as: the batch's, which the identity must be
         allowed to write as; else the proven node; else (no authentication) host.id."""
         if batch is not None:
-            await self.guard.require(context, identity, batch.node_id)
+            self.guard.check_may_act_as(caller, identity, batch.node_id)
             return batch.node_id
         if identity is None:
             return None
         if identity.may_write_for != {identity.node_id}:
-            await self.guard.deny(
-                context, f"a gateway names the node it writes for in {NODE_ID_HEADER}"
+            self.guard.refuse_denied(
+                caller, f"a gateway names the node it writes for in {NODE_ID_HEADER}"
             )
         return identity.node_id
 
-    async def _committed(self, future, context: grpc.aio.ServicerContext) -> Written:
-        remaining = context.time_remaining()
+    async def _committed(self, future, wait_s: float) -> Written:
         try:
             # shield: a client that gives up must not cancel the commit under way
-            return await asyncio.wait_for(
-                asyncio.shield(asyncio.wrap_future(future)),
-                remaining if remaining is not None else DEFAULT_WAIT_S,
-            )
+            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), wait_s)
         except convert.InvalidRequest as err:
             self.pipeline.stats.add(requests_invalid=1)
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
-        except TimeoutError:
-            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "commit did not finish in time")
+            raise CallRefused(Refusal.INVALID, str(err)) from err
+        except TimeoutError as err:
+            raise CallRefused(Refusal.TIMED_OUT, "commit did not finish in time") from err
         except Exception as err:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"could not commit to the lake: {err}")
+            raise CallRefused(Refusal.UNAVAILABLE, f"could not commit to the lake: {err}") from err
 
 
 def _response(outcome: convert.Outcome) -> ExportTraceServiceResponse:

@@ -3,7 +3,7 @@
 The contract (docs/security.md):
 
 - Transport: with ``server.tls_cert_file`` / ``server.tls_key_file`` the gRPC port (OTLP
-  and Fleet) speaks only TLS; the files are re-read when they change, for new
+  and Fleet) and the OTLP/HTTP port speak only TLS; the files are re-read when they change, for new
   connections, without a restart. With ``server.tls_client_ca_file`` every client must
   present a certificate signed by that CA (mutual TLS); its Common Name is the node id.
 - Credentials: with ``server.credentials_file`` every call carries
@@ -21,7 +21,7 @@ The contract (docs/security.md):
 
 from store.trust.credentials import CredentialsFile, NodeCredential
 from store.trust.identity import Authenticator, Identity, PermissionDenied, Unauthenticated
-from store.trust.tls import server_credentials
+from store.trust.tls import server_credentials, server_ssl_context
 
 __all__ = [
     "Authenticator",
@@ -31,4 +31,5 @@ __all__ = [
     "PermissionDenied",
     "Unauthenticated",
     "server_credentials",
+    "server_ssl_context",
 ]

@@ -1,9 +1,11 @@
-"""Authentication at the door of each gRPC call: identify, authorize, refuse, count.
+"""Authentication at the door of each call: identify, authorize, refuse, count.
 
-Shared by the OTLP and Fleet services. A refusal aborts the call (UNAUTHENTICATED or
-PERMISSION_DENIED) before anything of it is parsed or stored, is counted through
-``count`` (``requests_unauthenticated`` / ``requests_denied`` in ingest_stats), and is
-logged at most once per interval per reason, with the peer's address.
+Shared by the OTLP service (gRPC and HTTP) and the Fleet service. A refusal
+(``CallRefused``: UNAUTHENTICATED or PERMISSION_DENIED) comes before anything of the
+call is parsed or stored, is counted through ``count`` (``requests_unauthenticated`` /
+``requests_denied`` in ingest_stats), and is logged at most once per interval per
+reason, with the peer's address. ``check_*`` work on a ``parallax.calls.Caller``
+whatever the transport; ``identify``, ``require`` and ``deny`` are their gRPC forms.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import NoReturn
 
 import grpc
 
+from parallax.calls import Caller, CallRefused, Refusal
+from parallax.otlp_grpc import abort_refused, caller_of
 from store.trust.identity import Authenticator, Identity, PermissionDenied, Unauthenticated
 
 
@@ -22,44 +26,52 @@ class CallGuard:
         self.authenticator = authenticator
         self._count = count
 
-    async def identify(self, context: grpc.aio.ServicerContext) -> Identity | None:
+    def check_identity(self, caller: Caller) -> Identity | None:
         """The caller's proven identity (None when authentication is off)."""
         try:
-            return self.authenticator.identify(
-                dict(context.invocation_metadata()), context.auth_context()
-            )
+            return self.authenticator.identify(caller.headers, caller.certificate_name)
         except Unauthenticated as err:
-            await self._refuse(context, grpc.StatusCode.UNAUTHENTICATED, err)
+            self._refuse(caller, Refusal.UNAUTHENTICATED, err)
         except PermissionDenied as err:
-            await self._refuse(context, grpc.StatusCode.PERMISSION_DENIED, err)
+            self._refuse(caller, Refusal.PERMISSION_DENIED, err)
 
-    async def require(
-        self, context: grpc.aio.ServicerContext, identity: Identity | None, node_id: str
-    ) -> None:
-        """Abort with PERMISSION_DENIED unless ``identity`` may act as ``node_id``."""
+    def check_may_act_as(self, caller: Caller, identity: Identity | None, node_id: str) -> None:
+        """Refuse (PERMISSION_DENIED) unless ``identity`` may act as ``node_id``."""
         if identity is None:
             return
         try:
             identity.require(node_id)
         except PermissionDenied as err:
-            await self._refuse(context, grpc.StatusCode.PERMISSION_DENIED, err)
+            self._refuse(caller, Refusal.PERMISSION_DENIED, err)
 
-    async def deny(self, context: grpc.aio.ServicerContext, reason: str) -> NoReturn:
-        """Abort with PERMISSION_DENIED for ``reason``."""
-        await self._refuse(context, grpc.StatusCode.PERMISSION_DENIED, PermissionDenied(reason))
+    def refuse_denied(self, caller: Caller, reason: str) -> NoReturn:
+        """Refuse (PERMISSION_DENIED) for ``reason``."""
+        self._refuse(caller, Refusal.PERMISSION_DENIED, PermissionDenied(reason))
 
-    async def _refuse(
-        self, context: grpc.aio.ServicerContext, code: grpc.StatusCode, err: Exception
-    ) -> NoReturn:
-        denied = code == grpc.StatusCode.PERMISSION_DENIED
+    async def identify(self, context: grpc.aio.ServicerContext) -> Identity | None:
+        try:
+            return self.check_identity(caller_of(context))
+        except CallRefused as refused:
+            await abort_refused(context, refused)
+
+    async def require(
+        self, context: grpc.aio.ServicerContext, identity: Identity | None, node_id: str
+    ) -> None:
+        try:
+            self.check_may_act_as(caller_of(context), identity, node_id)
+        except CallRefused as refused:
+            await abort_refused(context, refused)
+
+    def _refuse(self, caller: Caller, refusal: Refusal, err: Exception) -> NoReturn:
+        denied = refusal is Refusal.PERMISSION_DENIED
         self._count("requests_denied" if denied else "requests_unauthenticated")
+        name = refusal.name
         self.authenticator.refusals.log(
             logging.WARNING,
-            f"{code.name}:{err}",
+            f"{name}:{err}",
             "refused a call from %s: %s: %s",
-            context.peer(),
-            code.name,
+            caller.peer,
+            name,
             err,
         )
-        await context.abort(code, str(err))
-        raise AssertionError("abort returns only by raising")
+        raise CallRefused(refusal, str(err))

@@ -1,6 +1,7 @@
 """The identity a call proves (a bearer token or a client certificate), and what it may write.
 
-``Authenticator.identify`` reads a call's metadata and TLS peer; with neither credentials
+``Authenticator.identify`` reads a call's headers and the name of its verified client
+certificate (gRPC and HTTP alike, see parallax.calls.Caller); with neither credentials
 nor client certificates configured it returns None (authentication is off, which only a
 loopback listener or ``server.insecure`` allows). When both a token and a certificate
 are presented they must name the same node.
@@ -23,7 +24,6 @@ log = logging.getLogger("parallax.trust")
 
 AUTHORIZATION_HEADER = "authorization"
 BEARER = "bearer "
-CERTIFICATE_NAME = "x509_common_name"  # the auth-context property the node id comes from
 REFRESH_INTERVAL_S = 1.0
 
 
@@ -67,14 +67,12 @@ class Authenticator:
     def enabled(self) -> bool:
         return self._watched is not None or self._client_certificates
 
-    def identify(
-        self, metadata: Mapping[str, str], auth_context: Mapping[str, list[bytes]]
-    ) -> Identity | None:
+    def identify(self, headers: Mapping[str, str], certificate_name: str | None) -> Identity | None:
         """The call's proven identity; None when authentication is off."""
         if not self.enabled:
             return None
-        by_token = self._by_token(metadata.get(AUTHORIZATION_HEADER))
-        by_certificate = self._by_certificate(auth_context)
+        by_token = self._by_token(headers.get(AUTHORIZATION_HEADER))
+        by_certificate = self._by_certificate(certificate_name)
         if by_token and by_certificate and by_token.node_id != by_certificate.node_id:
             raise PermissionDenied(
                 f"the token is {by_token.node_id!r}'s but the certificate "
@@ -99,14 +97,10 @@ class Authenticator:
             raise Unauthenticated("unknown or revoked token")
         return _identity(credential)
 
-    def _by_certificate(self, auth_context: Mapping[str, list[bytes]]) -> Identity | None:
-        if not self._client_certificates:
+    def _by_certificate(self, certificate_name: str | None) -> Identity | None:
+        if not self._client_certificates or not certificate_name:
             return None
-        names = auth_context.get(CERTIFICATE_NAME) or []
-        if len(names) != 1 or not names[0]:
-            return None
-        node_id = names[0].decode("utf-8", errors="replace")
-        return Identity(node_id, frozenset({node_id}), "certificate")
+        return Identity(certificate_name, frozenset({certificate_name}), "certificate")
 
     def _credentials(self) -> dict[str, NodeCredential]:
         assert self._watched is not None

@@ -19,6 +19,7 @@ def make_collector(tmp_path):
         settings = dataclasses.replace(
             CollectorSettings(
                 listen="127.0.0.1:0",
+                http_listen="127.0.0.1:0",
                 metrics_listen="127.0.0.1:0",
                 backend=backend,
                 node_id="edge-7",

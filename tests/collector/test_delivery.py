@@ -118,6 +118,7 @@ def test_a_full_buffer_drops_the_oldest_batches_and_counts_them_exactly(
     collector = start_collector(
         CollectorSettings(
             listen="127.0.0.1:0",
+            http_listen="",
             metrics_listen="",
             backend=f"127.0.0.1:{port}",
             node_id="edge-full",

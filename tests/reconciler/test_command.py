@@ -57,7 +57,9 @@ def test_reconcile_command_names_file_feature_and_key_of_a_bad_policy(
 def test_the_server_reconciles_on_its_interval_while_ingest_writes(store_settings, caplog):
     settings = Settings(
         store=store_settings,
-        server=ServerSettings(listen="127.0.0.1:0", metrics_listen="", flush_interval_ms=20),
+        server=ServerSettings(
+            listen="127.0.0.1:0", http_listen="", metrics_listen="", flush_interval_ms=20
+        ),
         reconciler=ReconcilerSettings(interval_s=0.1),
     )
     server = start_server(settings)
@@ -112,7 +114,7 @@ def test_an_edited_policies_file_makes_the_next_in_server_run_a_full_rebuild(
     policies.write_text("[features.fraud]\ntolerance = 0.02\n")
     settings = Settings(
         store=store_settings,
-        server=ServerSettings(listen="127.0.0.1:0", metrics_listen=""),
+        server=ServerSettings(listen="127.0.0.1:0", http_listen="", metrics_listen=""),
         reconciler=ReconcilerSettings(interval_s=0.1, policies_file=str(policies)),
     )
     server = start_server(settings)

@@ -230,6 +230,6 @@ def test_the_server_exits_non_zero_when_an_ingest_stage_dies(store_settings, mon
 
         threading.Thread(target=send, daemon=True).start()
 
-    server = ServerSettings(listen="127.0.0.1:0", metrics_listen="")
+    server = ServerSettings(listen="127.0.0.1:0", http_listen="", metrics_listen="")
     settings = Settings(store=store_settings, server=server)
     assert run_server(settings, on_ready=send_one) == 1
