@@ -11,12 +11,14 @@ in-flight work finishes), ``close()`` last.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from parallax import __version__
 from parallax.aio import EventLoopThread
 from parallax.grpc_health import CallCounter, GrpcHealth
 from parallax.health import Check, Health
@@ -35,6 +37,7 @@ class Observability:
             ["transport", "method", "code"],
             registry=self.registry,
         )
+        self.registry.register(_HealthCollector(self.health))
         self._grpc_health: list[GrpcHealth] = []
         self._listener = (
             MetricsListener(metrics_key, metrics_listen, self.registry, self.health)
@@ -79,3 +82,26 @@ class Observability:
         self.health.stop()
         if self._listener is not None:
             self._listener.stop()
+
+
+class _HealthCollector:
+    """The verdict of ``Health`` as gauges an alert can fire on, and the version."""
+
+    def __init__(self, health: Health) -> None:
+        self._health = health
+
+    def collect(self) -> Iterator[Metric]:
+        verdict = self._health.verdict
+        yield GaugeMetricFamily(
+            "parallax_alive", "1 while the process's threads run, else 0.", value=verdict.alive
+        )
+        yield GaugeMetricFamily(
+            "parallax_ready",
+            "1 while the process is ready for work (not draining, its parts healthy), else 0.",
+            value=verdict.ready,
+        )
+        info = GaugeMetricFamily(
+            "parallax_build_info", "The running Parallax version.", labels=["version"]
+        )
+        info.add_metric([__version__], 1)
+        yield info

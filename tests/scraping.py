@@ -37,6 +37,8 @@ class Scrape:
         self.families: set[str] = set()
         for family in text_string_to_metric_families(body):
             self.families.add(family.name)
+            if family.type == "counter":  # the parser names a counter's family without _total
+                self.families.add(f"{family.name}_total")
             for sample in family.samples:
                 self.samples[sample.name, frozenset(sample.labels.items())] = sample.value
 

@@ -31,6 +31,8 @@ def test_a_serving_server_is_serving_alive_and_ready(server):
     metrics = server.observability.metrics_address
     assert get(metrics, "/healthz")[:1] == (200,)
     assert get(metrics, "/readyz")[0] == 200
+    scrape = Scrape(metrics)
+    assert (scrape.value("parallax_alive"), scrape.value("parallax_ready")) == (1, 1)
 
 
 def test_health_turns_not_serving_and_readyz_503_while_the_server_drains(make_server):
@@ -72,6 +74,8 @@ def test_a_dead_ingest_stage_turns_health_not_serving_and_readyz_503(server, mon
         status, _, body = get(metrics, path)
         assert status == 503
         assert "ingest stage ingest-write died" in body
+    scrape = Scrape(metrics)
+    assert (scrape.value("parallax_alive"), scrape.value("parallax_ready")) == (0, 0)
 
 
 def test_a_lake_that_refuses_commits_makes_the_server_not_ready_until_one_succeeds(
