@@ -2,8 +2,9 @@
 
 Lifecycle: take the writer lock and migrate the lake, start the gRPC server, the
 ingest pipeline and the reconciler (an incremental run every ``reconciler.interval_s``,
-on its own connection), run until SIGTERM or SIGINT, then stop accepting, let in-flight
-requests finish within ``shutdown_grace_s``, commit everything accepted and exit 0.
+on its own connection), run until SIGTERM or SIGINT, then turn NOT_SERVING (gRPC health,
+/readyz: launch.observability), stop accepting, let in-flight requests finish within
+``shutdown_grace_s``, commit everything accepted and exit 0.
 When an ingest stage dies or stalls (``IngestPipeline.problem``), the server stops the
 same way and exits 1, so that its supervisor (systemd, Kubernetes) restarts it instead
 of leaving a process that accepts connections and times out.
