@@ -176,6 +176,7 @@ FLEET_FILE = "fleet.json"
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from launch.progress import terminal_progress
     from parallax.config import StoreSettings
     from store import open_writer
 
@@ -188,17 +189,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no {state}: create the lake with --spans first", file=sys.stderr)
         return 2
     began = time.perf_counter()
-    with open_writer(StoreSettings(path=str(lake))) as writer:
-        fleet = _run(writer.con, args, state)
+    with open_writer(StoreSettings(path=str(lake))) as writer, terminal_progress() as progress:
+        fleet = _run(writer.con, args, state, progress)
     fleet.save(state)
     _report(fleet, lake, time.perf_counter() - began)
     return 0
 
 
-def _run(con: duckdb.DuckDBPyConnection, args: argparse.Namespace, state: Path) -> GeneratedFleet:
-    def progress(written: int, total: int) -> None:
-        print(f"  {written:,}/{total:,} spans", file=sys.stderr, flush=True)
-
+def _run(
+    con: duckdb.DuckDBPyConnection, args: argparse.Namespace, state: Path, progress: Progress
+) -> GeneratedFleet:
     if args.append is not None:
         return append(con, GeneratedFleet.load(state), args.append, chunk_rows=args.chunk_rows,
                       progress=progress)  # fmt: skip

@@ -211,13 +211,16 @@ def _run_sql(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_maintain(args: argparse.Namespace, settings: Settings) -> int:
+    from launch.progress import terminal_progress
     from store import open_writer
     from store.maintenance import run_maintenance
     from store.retention import retention_policy
 
     retention = retention_policy(settings.store)
-    with open_writer(settings.store) as lake:
-        result = run_maintenance(lake, settings.server.snapshot_retention_s, retention)
+    with open_writer(settings.store) as lake, terminal_progress() as progress:
+        result = run_maintenance(
+            lake, settings.server.snapshot_retention_s, retention, progress=progress
+        )
     deleted = ", ".join(
         f"{int(rows)} {key.removeprefix('deleted_')}"
         for key, rows in result.items()
@@ -231,12 +234,13 @@ def _run_maintain(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    from launch.progress import terminal_progress
     from reconciler import configured_policies, reconcile
     from store import open_writer
 
     policies = configured_policies(settings.reconciler.policies_file)
-    with open_writer(settings.store) as lake:
-        report = reconcile(lake, policies, settings.reconciler, full=args.full)
+    with open_writer(settings.store) as lake, terminal_progress() as progress:
+        report = reconcile(lake, policies, settings.reconciler, full=args.full, progress=progress)
     print(report.summary())
     return 0
 

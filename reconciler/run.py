@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, TypeVar
 import duckdb
 
 from parallax.config import ReconcilerSettings
+from parallax.progress import QUIET, Progress
 from reconciler import expiry
 from reconciler.macros import create_macros
 from reconciler.policies import Policies
@@ -72,8 +73,10 @@ def reconcile(
     full: bool = False,
     as_of: datetime | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
+    progress: Progress = QUIET,
 ) -> RunReport:
     """Run once, writing through ``lake`` (store.WriterLake); ``full`` rebuilds from scratch.
+    ``progress`` hears the run's phases (reading, a full rebuild's slices, writing).
 
     ``con`` is the connection the run uses: the writer's own (default), or a
     ``lake.session()`` when other threads of the process write too (``parallax server``).
@@ -93,11 +96,14 @@ def reconcile(
     # (measured 3x faster to create). This connection only.
     con.execute("SET SESSION preserve_insertion_order = false")
     if not full:
+        progress.phase("read the new spans")
         full = not _transaction(con, run.compute_increment)
     if full:
+        progress.phase("read every span")
         _transaction(con, run.read_all)  # every span, at one snapshot
-        run.compute_all()
+        run.compute_all(progress)
     # The results and the run's row (its watermark) commit together.
+    progress.phase("write the results")
     with lake.transaction(con):
         report = run.write_rebuild() if full else run.write_increment()
     log.info(report.summary())
@@ -189,15 +195,17 @@ class _Run:
         run_script(self.con, "rebuild_groups")
         self._read_nodes()
 
-    def compute_all(self) -> None:
+    def compute_all(self, progress: Progress = QUIET) -> None:
         """Every group, in slices of about SLICE_SPANS spans (by fingerprint hash), from
         the spans read_all kept; temporary tables only."""
+        progress.phase("reconcile the groups, slice by slice", total=self.slices)
         try:
             for number in range(self.slices):
                 self._compute_groups(number)
                 run_script(self.con, "rebuild_slice")
                 (groups,) = self.con.execute("SELECT count(*) FROM rc_reconciled").fetchone()
                 self.groups += groups
+                progress.advance()
         finally:  # a failed run does not keep every span in the server's memory
             self._drop_answer_rows()
 

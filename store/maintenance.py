@@ -19,6 +19,7 @@ from datetime import datetime
 
 import duckdb
 
+from parallax.progress import QUIET, Progress
 from store.lake import LAKE_ALIAS, WriterLake
 from store.retention import RetentionPolicy, apply_retention
 
@@ -30,14 +31,16 @@ def run_maintenance(
     snapshot_retention_s: float,
     retention: RetentionPolicy | None = None,
     now: datetime | None = None,
+    progress: Progress = QUIET,
 ) -> dict[str, float]:
     """Run one maintenance pass on the writer's connection; return what it did (rows
     deleted per table as ``deleted_<table>``, data files before and after, seconds).
 
     ``retention`` None keeps every row; ``now`` is the time retention's cut-offs are
-    counted from (default: the current time)."""
+    counted from (default: the current time). ``progress`` hears each step."""
     started = time.monotonic()
     files_before = _data_file_count(lake.con)
+    progress.phase("apply retention")
     deleted = apply_retention(lake, retention, now) if retention is not None else {}
     keep = f"INTERVAL '{float(snapshot_retention_s)} seconds'"
     for call in (
@@ -45,6 +48,7 @@ def run_maintenance(
         f"CALL ducklake_expire_snapshots('{LAKE_ALIAS}', older_than => now() - {keep})",
         f"CALL ducklake_cleanup_old_files('{LAKE_ALIAS}', older_than => now() - {keep})",
     ):
+        progress.phase(_step(call))
         with lake.transaction() as con:
             con.execute(call)
     result: dict[str, float] = {f"deleted_{table}": rows for table, rows in deleted.items()}
@@ -61,6 +65,11 @@ def run_maintenance(
         result["seconds"],
     )
     return result
+
+
+def _step(call: str) -> str:
+    """A DuckLake maintenance call as a phase name: 'merge adjacent files'."""
+    return call.removeprefix("CALL ducklake_").partition("(")[0].replace("_", " ")
 
 
 def _data_file_count(con: duckdb.DuckDBPyConnection) -> int:

@@ -17,8 +17,8 @@ from bench.fleet.catalog import (
 )
 from bench.fleet.description import GeneratedFleet, Segment
 from bench.fleet.generator import append, generate
-from bench.fleet.lake import Progress
 from bench.fleet.spans import Block
+from parallax.progress import Progress
 
 __all__ = [
     "DEFAULT_START",

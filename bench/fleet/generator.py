@@ -14,7 +14,7 @@ import numpy as np
 from bench.fleet.catalog import DEFAULT_START, HOUR_US, SLOTS, US
 from bench.fleet.description import GeneratedFleet, Segment, _Context, _context, _datetime, _us
 from bench.fleet.hashing import S_ARRIVAL, S_DELAY, S_LATE, S_NODE_REP, S_OFFSET, S_REANSWER
-from bench.fleet.lake import Progress, _concat, _take, _write, _write_inventory
+from bench.fleet.lake import _concat, _take, _write, _write_inventory
 from bench.fleet.spans import (
     Block,
     _answers_per_input,
@@ -27,6 +27,7 @@ from bench.fleet.spans import (
     _plan,
     _weighted_node,
 )
+from parallax.progress import QUIET, Progress
 
 # --- Public API -------------------------------------------------------------------------
 
@@ -42,14 +43,14 @@ def generate(
     late_fraction: float = 0.02,
     replicated_fraction: float = 0.3,
     chunk_rows: int = 500_000,
-    progress: Progress | None = None,
+    progress: Progress = QUIET,
 ) -> GeneratedFleet:
     """Write ``spans`` spans of a synthetic fleet into the (empty) ``spans`` table of ``con``.
 
     Also writes one ``resources`` row and hourly ``node_heartbeats`` per node, and the
     ``nodes`` rows. ``start`` (default 2026-11-02T00:00Z, naive means UTC) and ``days``
     bound the start times. Commits once per chunk of at most ``chunk_rows`` spans (plus
-    once for the inventory). ``progress(written, total)`` is called after every commit.
+    once for the inventory). ``progress`` hears the phases and the spans committed.
     Returns the description that :func:`append` continues from; the module docstring
     lists what the data contains.
     """
@@ -63,7 +64,9 @@ def generate(
     fleet = GeneratedFleet(seed, nodes, replicated_fraction, start, _datetime(end_us), 0, 0, 0,
                            0, 0)  # fmt: skip
     ctx = _context(fleet)
+    progress.phase("write the inventory")
     _write_inventory(con, ctx, start_us - 1, end_us, resources=True)
+    progress.phase("plan inputs")
     counts = _plan(ctx, 0, spans)
     ctx.segments = [Segment(0, len(counts), start_us, end_us)]
     late: list[int] = []
@@ -84,7 +87,7 @@ def append(
     late_fraction: float = 0.05,
     reanswer_fraction: float = 0.05,
     chunk_rows: int = 500_000,
-    progress: Progress | None = None,
+    progress: Progress = QUIET,
 ) -> GeneratedFleet:
     """Add exactly ``spans`` spans after ``fleet`` (what :func:`generate` or the last append
     returned), in new commits, ingested in a new period that extends the timeline.
@@ -114,6 +117,7 @@ def append(
     if blocks:
         chunks = _in_arrival_order(_concat(blocks), chunk_rows)
         commits = _write(con, ctx, chunks, fleet.commits, spans, progress)
+    progress.phase("write the inventory")
     _write_inventory(con, ctx, prev_end, end_us, resources=False)
     return dataclasses.replace(
         fleet, end=_datetime(end_us), spans=fleet.spans + spans, inputs=next_input,

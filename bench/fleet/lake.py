@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,11 +43,10 @@ from bench.fleet.hashing import (
 )
 from bench.fleet.nodes import _resource
 from bench.fleet.spans import Block
+from parallax.progress import Progress
 from store.fleet.heartbeats import MODEL_STATE
 
 # --- To Arrow and into the lake ---------------------------------------------------------
-
-Progress = Callable[[int, int], None]
 
 _LABELS = pa.array(["legit", "fraud"])
 _ITEMS = pa.array([f"sku-{i:05d}" for i in range(CATALOG)])
@@ -228,17 +227,17 @@ def _write(
     blocks: Iterator[Block],
     first_commit: int,
     total: int,
-    progress: Progress | None,
+    progress: Progress,
 ) -> int:
-    """Commit each block (numbered from ``first_commit + 1``); the number of commits."""
+    """Commit each block (numbered from ``first_commit + 1``); the number of commits.
+    ``progress`` counts the ``total`` spans as they are committed."""
     staged = (_stage(ctx, block, first_commit + i) for i, block in enumerate(blocks, 1))
-    commits = written = 0
+    progress.phase("write spans", total=total)
+    commits = 0
     for item in _ahead(staged):
         _commit(con, item)
         commits += 1
-        written += item.spans.num_rows
-        if progress:
-            progress(written, total)
+        progress.advance(item.spans.num_rows)
     return commits
 
 

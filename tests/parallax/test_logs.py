@@ -64,8 +64,9 @@ def test_an_exception_travels_as_text_inside_the_one_line(json_lines):
         logging.getLogger("parallax.server").exception("commit failed")
     (line,) = json_lines()
     assert line["level"] == "ERROR" and line["message"] == "commit failed"
-    assert "Traceback" in line["exception"] and "ValueError: the lake is\nread-only" in (
-        line["exception"]
+    assert (
+        "Traceback" in line["exception"]
+        and "ValueError: the lake is\nread-only" in (line["exception"])
     )
 
 
