@@ -37,25 +37,30 @@ def store_settings(tmp_path) -> StoreSettings:
     return StoreSettings(path=str(tmp_path / "lake"))
 
 
+def start_test_server(store_settings: StoreSettings, **overrides):
+    """An in-process server on free ports; keyword arguments override ServerSettings."""
+    from launch.server import start_server
+
+    server_settings = dataclasses.replace(
+        ServerSettings(
+            listen="127.0.0.1:0",
+            http_listen="127.0.0.1:0",
+            metrics_listen="127.0.0.1:0",
+            flush_interval_ms=20,
+            stats_interval_s=3600,
+        ),
+        **overrides,
+    )
+    return start_server(Settings(store=store_settings, server=server_settings))
+
+
 @pytest.fixture
 def make_server(store_settings) -> Iterator[Callable]:
     """Start an in-process server on a free port; keyword arguments override ServerSettings."""
-    from launch.server import start_server
-
     started = []
 
     def start(**overrides):
-        server_settings = dataclasses.replace(
-            ServerSettings(
-                listen="127.0.0.1:0",
-                http_listen="127.0.0.1:0",
-                metrics_listen="127.0.0.1:0",
-                flush_interval_ms=20,
-                stats_interval_s=3600,
-            ),
-            **overrides,
-        )
-        server = start_server(Settings(store=store_settings, server=server_settings))
+        server = start_test_server(store_settings, **overrides)
         started.append(server)
         return server
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import zlib
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -83,3 +84,10 @@ def export_request(
     scope_spans.scope.name = scope
     scope_spans.spans.extend(spans)
     return request
+
+
+def gzip_bomb(mebibytes: int) -> bytes:
+    """A small gzip body that inflates to ``mebibytes`` MiB of zeros."""
+    deflater = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    zeros = bytes(1024 * 1024)
+    return b"".join(deflater.compress(zeros) for _ in range(mebibytes)) + deflater.flush()
