@@ -1,6 +1,6 @@
 """``parallax collector``: the edge agent, wired as a chain of small stages.
 
-    app --OTLP--> Receiver --> Tagger (identity, normalise, sample) --> Intake (group, fsync)
+    app --OTLP--> Receiver --> Tagger (identity, inventory, sample) --> Intake (group, fsync)
                                                                           |
                                    backend <--OTLP/gRPC-- Shipper <-- SegmentLog (disk)
 
@@ -97,9 +97,8 @@ class RunningCollector:
             f"collector: {tagging.spans_in:,} spans in, {tagging.spans_sampled_out:,} sampled "
             f"out, {self.receiver.counters.invalid_requests} invalid requests, "
             f"{refused.exports_refused_busy + refused.exports_refused_bytes:,} exports refused "
-            f"as busy, {self.receiver.counters.spans_too_large} spans too large, "
-            f"{tagging.unknown_quantization} unknown quantizations, {tagging.unknown_tier} "
-            f"unknown tiers; {shipped.spans_delivered:,} delivered in "
+            f"as busy, {self.receiver.counters.spans_too_large} spans too large; "
+            f"{shipped.spans_delivered:,} delivered in "
             f"{shipped.batches_delivered:,} batches, {shipped.spans_rejected} rejected, "
             f"{shipped.retries} retries, {dead_letters.batches} dead-lettered "
             f"({dead_letters.dropped_spans:,} dead-lettered spans dropped); "
@@ -115,7 +114,7 @@ class RunningCollector:
         """The model variants this node has served, as traffic showed them."""
         return tuple(
             ModelState(name, version, quantization, loaded=True, warm=warm)
-            for name, version, quantization, warm in self.tagger.models()
+            for name, version, quantization, warm in self.tagger.inventory.models()
         )
 
     def node_state(self) -> NodeState:

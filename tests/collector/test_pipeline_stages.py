@@ -11,9 +11,10 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from collector.bandwidth import BandwidthLimit
+from collector.inventory import INVENTORY_TTL_S, ModelInventory
 from collector.retry import Backoff, classify
 from collector.sampling import Sampler, keep_fraction
-from collector.tagging import INVENTORY_TTL_S, NodeIdentity, Tagger
+from collector.tagging import NodeIdentity, Tagger
 from parallax import conventions as conv
 from tests.otlp import export_request, inference_span
 
@@ -52,11 +53,11 @@ def test_tagging_adds_the_node_identity_without_overwriting_the_app():
     assert resource[conv.HARDWARE_ACCELERATOR] == "npu"
 
 
-def test_convention_values_are_normalised_and_unknown_ones_counted():
-    tagger = Tagger(NodeIdentity("edge-1"), Sampler())
+def test_convention_values_pass_as_sent_and_the_inventory_counts_one_model_once():
+    tagger = Tagger(NodeIdentity("edge-1", hardware_tier="NEAR_EDGE"), Sampler())
     spans = [
         inference_span(attrs={conv.MODEL_QUANTIZATION: "FP16"}),
-        inference_span(attrs={conv.MODEL_QUANTIZATION: "float16", conv.HARDWARE_TIER: "NEAR_EDGE"}),
+        inference_span(attrs={conv.MODEL_QUANTIZATION: "float16", conv.HARDWARE_TIER: "Edge"}),
         inference_span(attrs={conv.MODEL_QUANTIZATION: "q4_k_m", conv.HARDWARE_TIER: "moon"}),
     ]
     request = export_request(spans)
@@ -65,13 +66,18 @@ def test_convention_values_are_normalised_and_unknown_ones_counted():
         {kv.key: kv.value.string_value for kv in span.attributes}
         for span in request.resource_spans[0].scope_spans[0].spans
     ]
-    assert [v[conv.MODEL_QUANTIZATION] for v in values] == ["fp16", "fp16", "other"]
-    assert values[1][conv.HARDWARE_TIER] == "near-edge"
-    assert values[2][conv.HARDWARE_TIER] == "moon"  # unknown tier: left as sent, counted
-    counters = tagger.counters
-    assert (counters.unknown_quantization, counters.unknown_tier) == (1, 1)
-    assert counters.values_normalised == 4  # FP16, float16, NEAR_EDGE, q4_k_m -> other
-    assert tagger.models() == [
+    # Ingest stores the canonical words and keeps these spellings (store.canonical).
+    assert [v[conv.MODEL_QUANTIZATION] for v in values] == ["FP16", "float16", "q4_k_m"]
+    assert [v.get(conv.HARDWARE_TIER) for v in values] == [None, "Edge", "moon"]
+    resource = {
+        kv.key: kv.value.string_value for kv in request.resource_spans[0].resource.attributes
+    }
+    assert resource[conv.HARDWARE_TIER] == "NEAR_EDGE"
+    request.resource_spans[0].resource.ClearField("attributes")
+    original = export_request(spans)
+    original.resource_spans[0].resource.ClearField("attributes")
+    assert request == original, "only the resource gained attributes"
+    assert tagger.inventory.models() == [
         ("fraud-gbm", "2.3", "fp16", True),
         ("fraud-gbm", "2.3", "other", True),
     ]
@@ -79,15 +85,25 @@ def test_convention_values_are_normalised_and_unknown_ones_counted():
 
 def test_a_model_that_stopped_serving_leaves_the_inventory():
     now = [1000.0]
-    tagger = Tagger(NodeIdentity("edge-1"), Sampler(ratio=1.0), clock=lambda: now[0])
+    inventory = ModelInventory(clock=lambda: now[0])
+    tagger = Tagger(NodeIdentity("edge-1"), Sampler(ratio=1.0), inventory)
     tagger.process(export_request([inference_span(attrs={conv.MODEL_VERSION: "2.1"})]))
     tagger.process(export_request([inference_span(attrs={conv.MODEL_VERSION: "2.3"})]))
-    assert [model[1] for model in tagger.models()] == ["2.1", "2.3"]
+    assert [model[1] for model in inventory.models()] == ["2.1", "2.3"]
 
     now[0] += INVENTORY_TTL_S + 1  # the node upgraded: only 2.3 keeps serving
     tagger.process(export_request([inference_span(attrs={conv.MODEL_VERSION: "2.3"})]))
 
-    assert [model[1] for model in tagger.models()] == ["2.3"]
+    assert [model[1] for model in inventory.models()] == ["2.3"]
+
+
+def test_the_inventory_keeps_whether_a_models_latest_inference_was_warm():
+    inventory = ModelInventory()
+    inventory.served("gbm", "2.3", "INT8", cold_start=True)
+    assert inventory.models() == [("gbm", "2.3", "int8", False)]
+    inventory.served("gbm", "2.3", "int8", cold_start=False)
+    inventory.served("gbm", "2.4", "", cold_start=False)
+    assert inventory.models() == [("gbm", "2.3", "int8", True), ("gbm", "2.4", "", True)]
 
 
 def test_sampled_out_spans_leave_the_request():
