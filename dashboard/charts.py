@@ -66,8 +66,9 @@ def disagreement_heatmap(pairs: pd.DataFrame) -> alt.LayerChart:
     )
 
 
-def percentile_bars(frame: pd.DataFrame, group: str, budget_ms: float) -> alt.LayerChart:
-    """p50 / p95 / p99 per group as grouped bars, with the budget as a rule."""
+def percentile_bars(frame: pd.DataFrame, group: str, budgets: pd.DataFrame) -> alt.LayerChart:
+    """p50 / p95 / p99 per group as grouped bars, each group's budgets as red ticks
+    (``budgets``: the group and ``budget_ms``)."""
     long = frame.melt(
         id_vars=[group],
         value_vars=["p50_ms", "p95_ms", "p99_ms"],
@@ -75,38 +76,44 @@ def percentile_bars(frame: pd.DataFrame, group: str, budget_ms: float) -> alt.La
         value_name="ms",
     )
     long["percentile"] = long["percentile"].str.removesuffix("_ms")
+    y = alt.Y(f"{group}:N", title=None, axis=alt.Axis(labelLimit=300))
     bars = (
         alt.Chart(long)
         .mark_bar()
         .encode(
-            y=alt.Y(f"{group}:N", title=None, axis=alt.Axis(labelLimit=300)),
+            y=y,
             yOffset="percentile:N",
             x=alt.X("ms:Q", title="milliseconds"),
             color=alt.Color("percentile:N", sort=["p50", "p95", "p99"]),
             tooltip=[f"{group}:N", "percentile:N", alt.Tooltip("ms:Q", format=".1f")],
         )
     )
-    return bars + _budget_rule(budget_ms, "x")
+    ticks = (
+        alt.Chart(budgets[budgets[group].isin(frame[group])])
+        .mark_tick(color="red", thickness=3)
+        .encode(y=y, x="budget_ms:Q", tooltip=[f"{group}:N", "budget_ms:Q"])
+    )
+    return bars + ticks
 
 
-def latency_over_time(frame: pd.DataFrame, budget_ms: float) -> alt.LayerChart:
-    """Warm percentiles per tier over time (one line per tier and percentile) and the budget."""
+def latency_over_time(frame: pd.DataFrame, budgets: pd.DataFrame) -> alt.LayerChart:
+    """Warm percentiles per tier over time (one line per tier and percentile) and each
+    tier's budgets as dashed rules in its colour (``budgets``: ``tier``, ``budget_ms``)."""
+    color = alt.Color("tier:N")
     lines = (
         alt.Chart(frame)
         .mark_line(point=True)
         .encode(
             x=alt.X("bucket:T", title=None),
             y=alt.Y("ms:Q", title="milliseconds"),
-            color=alt.Color("tier:N"),
+            color=color,
             strokeDash=alt.StrokeDash("percentile:N", sort=["p50", "p95", "p99"]),
             tooltip=["bucket:T", "tier:N", "percentile:N", alt.Tooltip("ms:Q", format=".1f")],
         )
     )
-    return lines + _budget_rule(budget_ms, "y")
-
-
-def _budget_rule(budget_ms: float, axis: str) -> alt.Chart:
-    rule = alt.Chart(pd.DataFrame({"budget": [budget_ms]})).mark_rule(
-        color="red", strokeDash=[6, 3]
+    rules = (
+        alt.Chart(budgets[budgets.tier.isin(frame.tier)])
+        .mark_rule(strokeDash=[6, 3])
+        .encode(y="budget_ms:Q", color=color, tooltip=["tier:N", "budget_ms:Q"])
     )
-    return rule.encode(**{axis: alt.X("budget:Q") if axis == "x" else alt.Y("budget:Q")})
+    return lines + rules

@@ -37,7 +37,7 @@ SHOTS = [
     (140, "skew", "skew.png", {"feature": "fraud-scoring"}, "Nodes behind tolerance", None),
     (145, "divergence", "divergence.png", PAIR, "Variant pairs", None),
     (145, "divergence", "divergence-inputs.png", PAIR, "Diverging inputs", "Diverging inputs"),
-    (150, "latency", "latency.png", {}, "Variants with p95 over budget", None),
+    (150, "latency", "latency.png", {}, "Variants over their latency budget", None),
     (150, "sql", "sql.png", {"q": SQL}, "rows in", None),
 ]  # fmt: skip
 

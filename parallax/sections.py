@@ -340,6 +340,17 @@ class ReconcilerSettings:
         "Output drift judges a variant pair only when both have this many answers.",
         positive,
     )
+    latency_window_s: float = _setting(
+        3600.0,
+        "The latency budget check judges each variant's warm p99 over the spans that "
+        "started in this many seconds before the run (whole minutes).",
+        positive,
+    )
+    latency_min_spans: int = _setting(
+        100,
+        "The latency budget check judges a variant only with this many warm spans in its window.",
+        positive,
+    )
 
 
 @dataclass(frozen=True)
@@ -347,9 +358,6 @@ class DashboardSettings:
     """``[dashboard]``: the Streamlit app SREs open (``parallax dashboard``)."""
 
     listen: str = _setting("127.0.0.1:8501", "Dashboard HTTP address.", host_port)
-    latency_budget_ms: float = _setting(
-        30.0, "Edge latency budget drawn on the Latency page (p50/p95/p99 against it).", positive
-    )
     refresh_s: float = _setting(
         30.0,
         "Auto-refresh period of the pages, and the time-to-live of cached queries.",

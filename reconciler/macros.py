@@ -14,6 +14,14 @@ import duckdb
 WILSON_Z = 1.959963984540054
 """z of a two-sided 95% interval."""
 
+LATENCY_BUCKETS_PER_DOUBLING = 16
+"""Latency histogram resolution: bucket i holds (2^(i/16), 2^((i+1)/16)] ms, so a bucket's
+upper end is at most 4.4% above any duration in it (docs/reconciler.md, "Latency budgets")."""
+
+LATENCY_FLOOR_MS = 0.001
+"""Durations at or below one microsecond (and negative ones, from skewed clocks) share the
+lowest bucket."""
+
 
 def _macros() -> list[str]:
     z = WILSON_Z
@@ -62,6 +70,10 @@ def _macros() -> list[str]:
         # place in the rule's fixed order (rc_variant_order; below 2^32 per feature).
         """px_vote_key(rule, agreeing, rank) AS
             CASE WHEN rule = 'majority' THEN -agreeing ELSE 0 END * 4294967296 + rank""",
+        # Latency histogram bucket of a duration in ms, and a bucket's upper end in ms.
+        f"""px_latency_bucket(ms) AS CAST(ceil(log2(greatest(ms, {LATENCY_FLOOR_MS}))
+            * {LATENCY_BUCKETS_PER_DOUBLING}) AS INTEGER) - 1""",
+        f"px_latency_bucket_end(bucket) AS 2 ^ ((bucket + 1) / {LATENCY_BUCKETS_PER_DOUBLING})",
         # Score histogram bucket of [0, 1] in 20 steps; out-of-range scores go to the ends.
         """px_score_bucket(s) AS lpad(CAST(CAST(least(greatest(floor(s * 20), 0), 19)
             AS INTEGER) AS VARCHAR), 2, '0')""",

@@ -3,8 +3,9 @@
 A policy says, for one product feature, how two answers to the same input are compared
 (``comparator`` and its thresholds), which spans are compared (``window_s``), when a
 variant pair has enough shared inputs to be judged (``min_shared_inputs``), which answer
-is canonical (``resolution``) and how far behind the newest version a node may be
-(``max_versions_behind``, ``max_days_behind``).
+is canonical (``resolution``), how far behind the newest version a node may be
+(``max_versions_behind``, ``max_days_behind``) and the warm p99 latency a variant may
+reach on each hardware tier (``latency_budget_ms``, ``latency_budget_ms_by_tier``).
 
 File layout::
 
@@ -184,6 +185,12 @@ class FeaturePolicy:
     reference_fallback: Resolution | None
     max_versions_behind: int
     max_days_behind: float
+    latency_budget_ms: float
+    latency_budget_ms_by_tier: Mapping[str, float]
+
+    def latency_budget(self, tier: str) -> float:
+        """The warm p99 budget in ms of variants on ``tier`` (a canonical tier word)."""
+        return self.latency_budget_ms_by_tier.get(tier, self.latency_budget_ms)
 
     @property
     def disagreement_rate_tolerance(self) -> float:
@@ -206,6 +213,18 @@ class _Key:
 
 _FALLBACKS = ("highest_precision", "newest", "majority", "none")
 
+
+def _tier_budgets(table: dict[str, Any]) -> str | None:
+    """A table of tier = budget in ms: each tier once (in any spelling), each budget > 0."""
+    tiers = [parse_tier(name) for name in table]
+    if None in tiers or len(set(tiers)) < len(tiers):
+        return f"must name each tier once, from {', '.join(HardwareTier)}"
+    numbers = [v for v in table.values() if isinstance(v, int | float) and not isinstance(v, bool)]
+    if len(numbers) < len(table) or min(numbers, default=1) <= 0:
+        return "budgets must be milliseconds greater than 0"
+    return None
+
+
 KEYS: Mapping[str, _Key] = MappingProxyType(
     {
         "comparator": _Key(str, checks.one_of(*Comparator)),
@@ -219,6 +238,8 @@ KEYS: Mapping[str, _Key] = MappingProxyType(
         "reference_fallback": _Key(str, checks.one_of(*_FALLBACKS), ("resolution", "reference")),
         "max_versions_behind": _Key(int, checks.at_least(0)),
         "max_days_behind": _Key(float, checks.at_least(0)),
+        "latency_budget_ms": _Key(float, checks.positive),
+        "latency_budget_ms_by_tier": _Key(dict, _tier_budgets),
     }
 )
 """Every key a ``[defaults]`` or ``[features.<name>]`` table may hold."""
@@ -235,6 +256,8 @@ BUILTIN_DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "reference_fallback": "highest_precision",
         "max_versions_behind": 1,
         "max_days_behind": 30.0,
+        "latency_budget_ms": 30.0,
+        "latency_budget_ms_by_tier": MappingProxyType({}),
     }
 )
 """The value of every key neither ``[defaults]`` nor the feature sets (none for
@@ -376,4 +399,8 @@ def _resolve(
         reference_fallback=None if fallback == "none" else Resolution(fallback),
         max_versions_behind=value["max_versions_behind"],
         max_days_behind=value["max_days_behind"],
+        latency_budget_ms=value["latency_budget_ms"],
+        latency_budget_ms_by_tier=MappingProxyType(
+            {str(parse_tier(t)): float(v) for t, v in value["latency_budget_ms_by_tier"].items()}
+        ),
     )

@@ -138,6 +138,8 @@ class _Run:
         self.settings = settings
         self.as_of = as_of
         self.since = as_of - timedelta(seconds=settings.skew_window_s)
+        latency_since = as_of - timedelta(seconds=settings.latency_window_s)
+        self.latency_since = latency_since.replace(second=0, microsecond=0)
         self.started_at = started_at
         self.started = time.monotonic()
         self.mode = "incremental"
@@ -168,6 +170,7 @@ class _Run:
         if self.expired_before is not None:
             expiry.forget_expired_traffic(self.con, self.expired_before)
         run_script(self.con, "traffic_merge")
+        run_script(self.con, "latency_merge", {"window_start": self.latency_since})
         if self.groups:
             run_script(self.con, "histogram_delta")
             run_script(self.con, "replace_groups")
@@ -214,6 +217,8 @@ class _Run:
         con = self.con
         con.execute("DELETE FROM traffic_hourly")
         run_script(con, "traffic_merge")
+        con.execute("DELETE FROM latency_histograms")
+        run_script(con, "latency_merge", {"window_start": self.latency_since})
         run_script(con, "rebuild_write")
         con.execute(
             "CREATE OR REPLACE TEMP TABLE rc_features_touched AS "
@@ -260,6 +265,11 @@ class _Run:
         (spans,) = self.con.execute("SELECT coalesce(sum(spans), 0) FROM rc_new_traffic").fetchone()
         self.new_spans = int(spans)
         load_policy_table(self.con, self.policies, with_lake_traffic)
+        run_script(
+            self.con,
+            "latency_new",
+            {"from_snapshot": self.from_snapshot, "window_start": self.latency_since},
+        )
 
     def _read_nodes(self) -> None:
         """The node inventories skew uses, read with the spans (nodes is not ours to lock)."""
@@ -314,10 +324,16 @@ class _Run:
         run_script(self.con, "reconciled")
 
     def _summaries(self) -> None:
-        """Drift, skew and findings: recomputed from the (small) tables each run."""
+        """Drift, skew, latency budgets and findings: recomputed from the (small) tables
+        each run."""
         con = self.con
         run_script(con, "drift", {"min_answers": self.settings.drift_min_answers})
         run_script(con, "skew_inputs", {"since": self.since})
         load_version_ranks(con)
         run_script(con, "skew", {"since": self.since, "as_of": self.as_of})
+        run_script(
+            con,
+            "latency_budgets",
+            {"window_start": self.latency_since, "min_spans": self.settings.latency_min_spans},
+        )
         run_script(con, "findings", {"as_of": self.as_of})

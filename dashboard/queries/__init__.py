@@ -6,7 +6,8 @@ parameters: the only SQL text put together here is fixed fragments, chosen by wh
 filters are set. The connection is a read-only lake connection (``store.connect``).
 
 What they read: the reconciler's tables (``variants``, ``variant_pairs``,
-``comparisons``, ``findings``, ``traffic_hourly``, ``version_share``, ``skew``), the
+``comparisons``, ``findings``, ``traffic_hourly``, ``version_share``, ``skew``,
+``latency_budgets``), the
 fleet's (``nodes``, ``node_heartbeats``), and spans through the lake's own definitions:
 ``inferences_between(start, end)`` (the ``inferences`` view of one window) and
 ``px_variant`` (store.canonical), so that an inference and a variant mean here what they
@@ -22,7 +23,12 @@ from dashboard.queries.findings import findings_summary, open_findings
 from dashboard.queries.nodes import OFFLINE_FACTOR, STATUSES, fleet, node_counts
 from dashboard.queries.options import filter_options, lake_is_empty
 from dashboard.queries.scope import BUCKETS, MAX_BUCKETS, Scope
-from dashboard.queries.timings import cold_start_latency, latency, latency_over_time
+from dashboard.queries.timings import (
+    cold_start_latency,
+    latency,
+    latency_budgets,
+    latency_over_time,
+)
 from dashboard.queries.traffic import divergence_rate, span_rate
 from dashboard.queries.versions import (
     inventory_versions,
@@ -46,6 +52,7 @@ __all__ = [
     "inventory_versions",
     "lake_is_empty",
     "latency",
+    "latency_budgets",
     "latency_over_time",
     "node_counts",
     "open_findings",

@@ -12,10 +12,12 @@ def _findings_filter(scope: Scope) -> Where:
     if scope.feature:
         where.add("feature = $feature", feature=scope.feature)
     if scope.tier:
-        # A pair's subject is 'A vs B' (the reconciler's variants); a node's is its id.
+        # A pair's subject is 'A vs B' (the reconciler's variants); a node's is its id; a
+        # latency finding's is one variant (of latency_budgets, which may not compare).
         where.add(
             f"(list_has_any(string_split(subject, ' vs '), ARRAY{TIER_VARIANTS}) "
-            "OR subject IN (SELECT node_id FROM nodes WHERE hardware_tier = $tier))",
+            "OR subject IN (SELECT node_id FROM nodes WHERE hardware_tier = $tier) "
+            "OR subject IN (SELECT variant FROM latency_budgets WHERE hardware_tier = $tier))",
             tier=scope.tier,
         )
     if scope.region:

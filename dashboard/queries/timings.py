@@ -1,4 +1,5 @@
-"""Latency percentiles of inferences: warm per tier or variant, cold starts, over time."""
+"""Latency percentiles of inferences: warm per tier or variant, cold starts, over time; and
+the reconciler's latency budget check."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dashboard.queries.scope import (
     VARIANT_COLUMNS,
     Connection,
     Scope,
+    Where,
     frame,
     inference_filter,
 )
@@ -62,3 +64,20 @@ def latency_over_time(con: Connection, scope: Scope) -> pd.DataFrame:
     return long.rename(columns={"q": "ms"}).astype({"ms": float})[
         ["bucket", "tier", "percentile", "ms"]
     ]
+
+
+def latency_budgets(con: Connection, scope: Scope) -> pd.DataFrame:
+    """The reconciler's budget check as of its last run (table ``latency_budgets``): each
+    variant's warm p99 over the reconciler's latency window against its tier's budget, the
+    variants over budget first. Filtered by feature and tier."""
+    where = Where()
+    if scope.feature:
+        where.add("feature = $feature", feature=scope.feature)
+    if scope.tier:
+        where.add("hardware_tier = $tier", tier=scope.tier)
+    sql = f"""
+        SELECT feature, variant, hardware_tier AS tier, spans, cold_starts, over_budget,
+               p99_ms, budget_ms, verdict, window_start
+        FROM latency_budgets WHERE {where.sql}
+        ORDER BY verdict <> 'over budget', feature, variant"""
+    return frame(con, sql, where.params)

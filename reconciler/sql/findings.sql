@@ -1,5 +1,6 @@
 -- Findings: what holds now (diverging pairs, skew violations, output drift between
--- variants with too few shared inputs to be compared directly), merged into the
+-- variants with too few shared inputs to be compared directly, variants whose warm p99
+-- latency is over their tier's budget), merged into the
 -- findings kept from earlier runs: still holding -> open, last_seen = $as_of;
 -- new -> open, first_seen = $as_of; no longer holding -> resolved.
 CREATE OR REPLACE TEMP TABLE rc_conditions AS
@@ -30,7 +31,16 @@ SELECT
            d.shared_inputs)
 FROM output_drift d
 JOIN rc_policy p ON p.feature = d.feature
-WHERE d.verdict = 'drifting' AND d.shared_inputs < p.min_shared_inputs;
+WHERE d.verdict = 'drifting' AND d.shared_inputs < p.min_shared_inputs
+UNION ALL
+SELECT
+    'latency over budget', 'warning', feature, variant,
+    printf('warm p99 %.1f ms over the %g ms budget of the %s tier: %d of %d warm spans '
+           || 'slower since %s; cold starts left out: %d',
+           p99_ms, budget_ms, hardware_tier, over_budget, spans,
+           strftime(window_start AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M UTC'), cold_starts)
+FROM latency_budgets
+WHERE verdict = 'over budget';
 
 CREATE OR REPLACE TEMP TABLE rc_findings AS
 SELECT

@@ -42,7 +42,7 @@ PAGES = {
     "fleet": ["Nodes stale", "heartbeat tolerance (90 s)"],
     "skew": ["Nodes behind tolerance", "fraud-scoring", "share of nodes"],
     "divergence": ["Variant pairs", "Diverging inputs"],  # the latter only with disagreements
-    "latency": ["Variants with p95 over budget", "Budget (edge class): 30 ms"],
+    "latency": ["Variants over their latency budget", "Budget check"],
     "sql": ["6 rows in"],  # after pressing Run
 }
 # Queries a hostile link may carry; {lake}, {catalog}, {lock}, {data_file} are the lake's paths.

@@ -9,7 +9,7 @@ from parallax.config import load_settings
 
 def test_the_streamlit_process_resolves_the_same_settings(tmp_path):
     config = tmp_path / "parallax.toml"
-    config.write_text('[store]\npath = "/srv/lake"\n[dashboard]\nlatency_budget_ms = 12.5\n')
+    config.write_text('[store]\npath = "/srv/lake"\n[dashboard]\nheartbeat_tolerance_s = 12.5\n')
     resolved = load_settings(
         config, env={"PARALLAX_DASHBOARD_REFRESH_S": "5"},
         overrides={"dashboard.listen": "0.0.0.0:9000"},
@@ -20,7 +20,7 @@ def test_the_streamlit_process_resolves_the_same_settings(tmp_path):
     assert env["PATH"] == "/usr/bin"
     again = load_settings(env=env)
     assert (again.store, again.dashboard) == (resolved.store, resolved.dashboard)
-    assert again.dashboard.latency_budget_ms == 12.5 and again.dashboard.refresh_s == 5.0
+    assert again.dashboard.heartbeat_tolerance_s == 12.5 and again.dashboard.refresh_s == 5.0
 
 
 def test_streamlit_runs_the_app_headless_on_the_listen_address():

@@ -8,6 +8,8 @@ from dashboard.app import EMPTY_LAKE
 from parallax.config import StoreSettings
 from tests.dashboard.fixture_lake import INT4, REFERENCE
 
+INT8_22 = "fraud-gbm 2.2 int8 device npu"
+
 PAGES = ["overview", "fleet", "skew", "divergence", "latency", "sql"]
 
 
@@ -27,7 +29,7 @@ def test_overview_shows_node_statuses_traffic_divergence_and_findings(fleet_lake
     assert shown["Spans per minute"][0] == "16.3"  # 980 spans in 60 minutes
     assert shown["Divergence rate"][0] == "5.50%"  # 88 of 1600 comparisons
     assert shown["Open critical"][0] == "1"
-    assert shown["Open warning"][0] == "3"
+    assert shown["Open warning"][0] == "4"  # one of them: int4's latency over budget
     assert shown["Skew violations"][0] == "1"
 
 
@@ -137,28 +139,46 @@ def test_divergence_picks_the_most_diverging_feature_without_a_filter(fleet_lake
     assert app.selectbox(key="pair_feature").value == "fraud-scoring"
 
 
-def test_latency_per_tier_and_variant_against_the_budget(fleet_lake, open_page):
+def test_latency_shows_the_reconcilers_budget_check_with_the_variant_over_first(
+    fleet_lake, open_page
+):
     app = open_page(fleet_lake, "latency")
-    tiers = table(app, 0).set_index("tier")
+    assert metrics(app)["Variants over their latency budget"][0] == "1"
+    checks = table(app, 0)
+    assert list(checks.verdict) == [
+        "over budget", "not enough data", "within budget", "within budget", "within budget",
+    ]  # fmt: skip
+    over = checks.iloc[0]
+    assert (over.variant, over.spans, over.cold_starts, over.budget_ms) == (INT4, 239, 1, 30.0)
+    assert 41.0 <= over.p99_ms <= 41.0 * 2 ** (1 / 16)  # an upper bound within one bucket
+    assert checks.set_index("variant").loc[INT8_22, "spans"] == 99  # below 100: not judged
+
+
+def test_latency_per_tier_and_variant_in_the_window(fleet_lake, open_page):
+    app = open_page(fleet_lake, "latency")
+    tiers = table(app, 1).set_index("tier")
     assert tiers.loc["cloud"].p99_ms == 8.0 and tiers.loc["near-edge"].p50_ms == 15.0
     assert (tiers.loc["device"].p50_ms, tiers.loc["device"].p95_ms) == (22.0, 41.0)
-    variants = table(app, 1).set_index("variant")
-    assert variants.loc[INT4].budget == "p95 over budget"
-    assert variants.loc[REFERENCE].budget == "within budget"
-    assert metrics(app)["Variants with p95 over budget"][0] == "1"
-    cold = table(app, 2)
+    variants = table(app, 2).set_index("variant")
+    assert variants.loc[INT4].p99_ms == 41.0 and variants.loc[REFERENCE].p99_ms == 8.0
+    cold = table(app, 3)
     assert len(cold) == 5 and set(cold.p50_ms) == {900.0}  # each node's first inference
-
-
-def test_latency_budget_comes_from_the_settings(fleet_lake, open_page, monkeypatch):
-    monkeypatch.setenv("PARALLAX_DASHBOARD_LATENCY_BUDGET_MS", "50")
-    app = open_page(fleet_lake, "latency")
-    assert metrics(app)["Variants with p95 over budget"][0] == "0"
 
 
 def test_latency_filtered_to_one_tier(fleet_lake, open_page):
     app = open_page(fleet_lake, "latency", tier="cloud")
+    assert metrics(app)["Variants over their latency budget"][0] == "0"
     assert list(table(app, 0).tier) == ["cloud"]
+    assert list(table(app, 1).tier) == ["cloud"]
+
+
+def test_the_latency_finding_is_listed_with_the_others(fleet_lake, open_page):
+    listed = table(open_page(fleet_lake, tier="device"))
+    latency = listed[listed.kind == "latency over budget"]
+    assert list(latency.subject) == [INT4]
+    assert latency.detail.iloc[0].endswith(
+        "239 warm spans slower since 2026-01-15 11:00 UTC; cold starts left out: 1"
+    )
 
 
 def test_sql_page_shows_a_query_from_the_url_and_runs_it_only_when_run_is_pressed(

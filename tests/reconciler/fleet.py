@@ -44,6 +44,7 @@ SPAN_SCHEMA = pa.schema(
         ("output_score", pa.float64()),
         ("output_topk", pa.list_(pa.string())),
         ("output_digest", pa.string()),
+        ("cold_start", pa.bool_()),
         ("ingested_at", pa.timestamp("us", tz="UTC")),
     ]
 )
@@ -78,6 +79,8 @@ class Fleet:
         topk: list[str] | None = None,
         digest: str | None = None,
         span_id: str | None = None,
+        ms: float = 10.0,
+        cold: bool | None = None,
     ) -> dict[str, Any]:
         """One inference span of ``variant`` ('MODEL VERSION QUANT TIER [ACCEL]')."""
         model, version, quantization, tier, *accelerator = variant.split()
@@ -88,7 +91,7 @@ class Fleet:
             "name": "inference",
             "kind": "internal",
             "start_time": T0 + timedelta(seconds=at),
-            "duration_ms": 10.0,
+            "duration_ms": ms,
             "status_code": "unset",
             "node_id": node,
             "feature": feature,
@@ -102,6 +105,7 @@ class Fleet:
             "output_score": score,
             "output_topk": topk,
             "output_digest": digest,
+            "cold_start": cold,
         }
 
     def commit(self, spans: list[dict[str, Any]]) -> None:

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import random
+from datetime import timedelta
 
 import pytest
 
-from tests.reconciler.fleet import policies
+from parallax.config import ReconcilerSettings
+from tests.reconciler.fleet import T0, policies
 
 RULES = policies(
     fraud={"comparator": "label", "min_shared_inputs": 5, "resolution": "majority"},
     eta={"comparator": "score", "tolerance": 0.05, "min_shared_inputs": 5,
          "resolution": "newest"},
-    recs={"comparator": "topk", "min_shared_inputs": 5, "resolution": "highest_precision"},
+    recs={"comparator": "topk", "min_shared_inputs": 5, "resolution": "highest_precision",
+          "latency_budget_ms_by_tier": {"device": 25.0}},
 )  # fmt: skip
+# The latency window (two hours before LATER) holds some of the late spans, not all.
+SETTINGS = ReconcilerSettings(latency_window_s=2 * 3600, latency_min_spans=5)
+LATER = T0 + timedelta(hours=1)
 VARIANTS = [
     "gbm 2.1 fp32 cloud",
     "gbm 2.3 fp32 cloud",
@@ -32,6 +38,8 @@ DERIVED_TABLES = [
     "traffic_hourly",
     "version_share",
     "skew",
+    "latency_histograms",
+    "latency_budgets",
 ]
 
 
@@ -50,7 +58,8 @@ def random_spans(fleet, rng: random.Random, count: int, late: bool) -> list[dict
         spans.append(
             fleet.answer(
                 feature, f"{feature}-{item}", rng.choice(VARIANTS), at=at,
-                node=f"node-{rng.randrange(6)}", **kwargs,
+                node=f"node-{rng.randrange(6)}", ms=round(rng.lognormvariate(2.5, 0.5), 2),
+                cold=rng.random() < 0.05, **kwargs,
             )
         )  # fmt: skip
     if spans:
@@ -77,11 +86,27 @@ def test_incremental_runs_over_late_data_equal_a_full_rebuild(fleet, seed):
         fleet.commit(random_spans(fleet, rng, 150, late=batch >= 3))
         if batch % 2:
             fleet.commit(random_spans(fleet, rng, 40, late=True))  # two commits in one run
-        fleet.reconcile(RULES)
+        fleet.reconcile(RULES, settings=SETTINGS, as_of=LATER)
     incremental = snapshot(fleet)
-    assert sum(map(len, incremental.values())) > 0
+    assert all(incremental.values())
+    verdicts = {row[-1] for row in incremental["latency_budgets"]}
+    assert {"over budget", "within budget"} <= verdicts
 
-    fleet.reconcile(RULES, full=True)
+    fleet.reconcile(RULES, full=True, settings=SETTINGS, as_of=LATER)
+
+    assert snapshot(fleet) == incremental
+
+
+def test_incremental_runs_as_the_latency_window_moves_on_equal_a_full_rebuild(fleet):
+    rng = random.Random(5)
+    for run in range(5):
+        fleet.commit(random_spans(fleet, rng, 120, late=run >= 2))
+        fleet.reconcile(RULES, settings=SETTINGS, as_of=LATER + timedelta(minutes=10 * run))
+    incremental = snapshot(fleet)
+    window_start = LATER + timedelta(minutes=40) - timedelta(hours=2)
+    assert fleet.rows("SELECT min(minute) = ? FROM latency_histograms", window_start) == [(True,)]
+
+    fleet.reconcile(RULES, full=True, settings=SETTINGS, as_of=LATER + timedelta(minutes=40))
 
     assert snapshot(fleet) == incremental
 

@@ -232,7 +232,44 @@ ERRORS = [
         "unknown table (known: defaults, features)",
         id="feature-outside-features",
     ),
+    pytest.param(
+        "[features.fraud-scoring]\nlatency_budget_ms_by_tier = { mars = 30.0 }\n",
+        "fraud-scoring",
+        "latency_budget_ms_by_tier",
+        "must name each tier once, from device, near-edge, cloud",
+        id="budget-of-an-unknown-tier",
+    ),
+    pytest.param(
+        "[defaults]\nlatency_budget_ms_by_tier = { device = 0 }\n",
+        "[defaults]",
+        "latency_budget_ms_by_tier",
+        "budgets must be milliseconds greater than 0",
+        id="budget-not-positive",
+    ),
+    pytest.param(
+        "[features.fraud-scoring]\nlatency_budget_ms = 0\n",
+        "fraud-scoring",
+        "latency_budget_ms",
+        "must be greater than 0",
+        id="zero-latency-budget",
+    ),
 ]
+
+
+def test_a_tier_budget_overrides_the_feature_budget_on_that_tier_only(tmp_path):
+    text = """
+[defaults]
+latency_budget_ms = 40
+latency_budget_ms_by_tier = { cloud = 10.0 }
+[features.recs]
+latency_budget_ms_by_tier = { NEAR_EDGE = 60 }
+"""
+    policies = load_policies(write(tmp_path, text))
+
+    recs = policies.for_feature("recs")
+    assert [recs.latency_budget(t) for t in ("device", "near-edge", "cloud")] == [40, 60, 40]
+    other = policies.for_feature("fraud")
+    assert [other.latency_budget(t) for t in ("device", "near-edge", "cloud")] == [40, 40, 10]
 
 
 @pytest.mark.parametrize(("text", "feature", "key", "reason"), ERRORS)
