@@ -61,7 +61,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make `bench` importable
     sys.path.insert(0, str(ROOT))
 
-from bench.collector import Children  # noqa: E402
+from bench.children import Children  # noqa: E402
 from bench.ingest_load import LoadShape, run_load, wait_for_quiet  # noqa: E402
 from bench.ingest_raw import raw_limits  # noqa: E402
 from bench.ingest_summary import NOISY_CORES, print_summary  # noqa: E402

@@ -1,6 +1,6 @@
 """The stock-SDK cell of the ingest sweep: an app exporting straight to ``parallax server``.
 
-The app is ``bench/sdk_app.py`` (started through ``bench/collector.py``'s ``start_app``):
+The app is ``bench/sdk_app.py`` (started through ``bench/children.py``'s ``start_app``):
 the stock OpenTelemetry Python SDK, ``BatchSpanProcessor(OTLPSpanExporter)`` over gRPC
 with its defaults except the endpoint, creating spans paced at ``rate`` per second for
 ``duration_s``. Spans the processor dropped because its queue was full are the spans
@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from bench.collector import Children, app_result, start_app
+from bench.children import Children, app_result, start_app
 from bench.ingest_load import per_100k_spans
 from bench.ingest_targets import start_parallax, verify_lake
 from bench.procfs import status_kib, tree_cpu_s

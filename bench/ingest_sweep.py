@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.collector import Children
+from bench.children import Children
 from bench.ingest_load import READY_TIMEOUT_S, LoadShape, run_load
 from bench.ingest_sdk import APP_EXIT_GRACE_S, run_sdk_cell
 from bench.ingest_sweep_report import cell_row, table_header

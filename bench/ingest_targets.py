@@ -1,6 +1,6 @@
 """The receivers an ingest load runs against, as child processes, and what is checked after.
 
-- ``parallax server`` on a fresh lake, started and stopped with ``bench/collector.py``'s
+- ``parallax server`` on a fresh lake, started and stopped with ``bench/children.py``'s
   ``Child`` (its own session, SIGTERM when this process dies, SIGKILL after a timeout);
 - the no-op receiver (``bench/noop_receiver.py``), the ceiling of the same load.
 
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.collector import Child, Children, free_port, start_server
+from bench.children import Child, Children, free_port, start_server
 
 NOOP_RECEIVER = Path(__file__).resolve().parent / "noop_receiver.py"
 START_TIMEOUT_S = 60
