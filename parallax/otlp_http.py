@@ -86,6 +86,10 @@ class OtlpHttpListener(Generic[T]):
         self.errors = RateLimitedLog(log)
 
     @property
+    def open_connections(self) -> int:
+        return self._server.open_connections if self._server else 0
+
+    @property
     def connections_refused(self) -> int:
         return self._server.connections_refused if self._server else 0
 
