@@ -1,8 +1,8 @@
 """The fields of many spans at once, decoded with NumPy from the spans' raw encodings.
 
 Giving every span's fields to Python one object at a time (trace id, span id, name,
-times, a bytes object per attribute, ...) was most of the conversion's cost per span
-(~3.5 of ~5.7 us). The request is parsed with a view that leaves each span as its raw
+times, a bytes object per attribute, ...) would be most of the conversion's cost per
+span (measured: ~3.5 of ~5.7 us). The request is parsed with a view that leaves each span as its raw
 encoding (``otlp_lean.proto``: ``ScopeSpansRaw``); the encodings of a group are joined
 into one buffer and walked field by field for all spans together: each pass reads the
 next field's tag and length of every span that has fields left, so the number of
@@ -132,88 +132,117 @@ def from_encodings(encodings: list[bytes]) -> SpanFields:
     """Walk the joined encodings; raises Unusual for anything the walk does not handle
     (including broken protobuf: the protobuf parser then names the problem); attributes
     protobuf cannot parse are listed in ``attributes.broken``."""
-    n = len(encodings)
-    lengths = np.fromiter(map(len, encodings), dtype=np.int64, count=n)
-    ends = np.cumsum(lengths)
-    starts = ends - lengths
-    joined = b"".join(encodings) + _PADDING
-    data = np.frombuffer(joined, dtype=np.uint8)
-    buffer = pa.py_buffer(joined)
-    span, field, value_start, value_length, value, odd = _walk(data, starts, ends)
-    singles = {}
-    for number in (TRACE_ID, SPAN_ID, TRACE_STATE, PARENT_SPAN_ID, NAME, KIND, START, END):
-        rows = np.flatnonzero(field == number)
-        if len(rows):
-            odd |= np.bincount(span[rows], minlength=n) > 1  # protobuf: the last one wins
-        singles[number] = rows
-    if odd.any():
-        raise Unusual("spans the walk leaves to protobuf", np.flatnonzero(odd))
+    walked = _Walked.of(encodings)
+    kind = walked.kind()
+    attributes = walked.attributes()
+    # Protobuf merges a message field that appears more than once: the joined encodings
+    # parse as that merge. An empty Status reads as no status.
+    status = {row: b"".join(parts) for row, parts in walked.sparse(STATUS).items() if any(parts)}
+    return SpanFields(
+        walked.binary(TRACE_ID),
+        walked.binary(SPAN_ID),
+        walked.binary(PARENT_SPAN_ID),
+        walked.strings(TRACE_STATE),
+        walked.strings(NAME),
+        kind,
+        walked.fixed64(START),
+        walked.fixed64(END),
+        attributes,
+        status,
+        walked.sparse(EVENTS),
+        walked.sparse(LINKS),
+    )
 
-    def binary(number: int) -> pa.Array:
-        rows = singles[number]
-        rows = rows[np.argsort(span[rows])]  # increasing offsets, as ranges() needs
+
+@dataclass
+class _Walked:
+    """The joined encodings of n spans and one record per field found in them: the span
+    it belongs to, its number, where its value starts, its length and (varints) value.
+    ``singles`` holds the records of each singular field, at most one per span."""
+
+    n: int
+    joined: bytes
+    data: np.ndarray
+    span: np.ndarray
+    field: np.ndarray
+    value_start: np.ndarray
+    value_length: np.ndarray
+    value: np.ndarray
+    singles: dict[int, np.ndarray]
+
+    @classmethod
+    def of(cls, encodings: list[bytes]) -> _Walked:
+        """Walk ``encodings``; raises Unusual for the spans the walk leaves to protobuf."""
+        n = len(encodings)
+        lengths = np.fromiter(map(len, encodings), dtype=np.int64, count=n)
+        ends = np.cumsum(lengths)
+        starts = ends - lengths
+        joined = b"".join(encodings) + _PADDING
+        data = np.frombuffer(joined, dtype=np.uint8)
+        span, field, value_start, value_length, value, odd = _walk(data, starts, ends)
+        singles = {}
+        for number in (TRACE_ID, SPAN_ID, TRACE_STATE, PARENT_SPAN_ID, NAME, KIND, START, END):
+            rows = np.flatnonzero(field == number)
+            if len(rows):
+                odd |= np.bincount(span[rows], minlength=n) > 1  # protobuf: the last one wins
+            singles[number] = rows
+        if odd.any():
+            raise Unusual("spans the walk leaves to protobuf", np.flatnonzero(odd))
+        return cls(n, joined, data, span, field, value_start, value_length, value, singles)
+
+    def binary(self, number: int) -> pa.Array:
+        rows = self.singles[number]
+        rows = rows[np.argsort(self.span[rows])]  # increasing offsets, as ranges() needs
         # One more range, empty, at the end: where spans without the field point.
-        end = np.array([len(joined)], np.int64)
+        end = np.array([len(self.joined)], np.int64)
         values = flat.ranges(
-            buffer,
-            np.concatenate([value_start[rows], end]),
-            np.concatenate([value_length[rows], [0]]),
+            pa.py_buffer(self.joined),
+            np.concatenate([self.value_start[rows], end]),
+            np.concatenate([self.value_length[rows], [0]]),
         )
-        picks = np.full(n, 2 * len(rows) + 1, np.int64)
-        picks[span[rows]] = 2 * np.arange(len(rows)) + 1
+        picks = np.full(self.n, 2 * len(rows) + 1, np.int64)
+        picks[self.span[rows]] = 2 * np.arange(len(rows)) + 1
         return values.take(pa.array(picks))
 
-    def strings(number: int) -> pa.Array:
-        raw = binary(number)
+    def strings(self, number: int) -> pa.Array:
+        raw = self.binary(number)
         try:
             return raw.cast(pa.string())
         except pa.ArrowInvalid as err:  # protobuf's parser says what is wrong
             raise Unusual(f"span field {number} is not valid UTF-8", _not_utf8(raw)) from err
 
-    def fixed64(number: int) -> np.ndarray:
-        rows = singles[number]
-        out = np.zeros(n, np.uint64)
-        picks = value_start[rows][:, None] + np.arange(8)
-        out[span[rows]] = data[picks].copy().view("<u8").ravel()
+    def fixed64(self, number: int) -> np.ndarray:
+        rows = self.singles[number]
+        out = np.zeros(self.n, np.uint64)
+        picks = self.value_start[rows][:, None] + np.arange(8)
+        out[self.span[rows]] = self.data[picks].copy().view("<u8").ravel()
         return out
 
-    kind = np.zeros(n, np.int32)
-    kind[span[singles[KIND]]] = value[singles[KIND]]
-    attribute_rows = np.flatnonzero(field == ATTRIBUTES)
-    # Records come pass by pass; a stable sort puts them in span order, each span's in
-    # its own order (the order FlatAttributes and the attributes map rely on).
-    attribute_rows = attribute_rows[np.argsort(span[attribute_rows], kind="stable")]
-    attributes = flat.locate(
-        joined, span[attribute_rows], value_start[attribute_rows], value_length[attribute_rows]
-    )
+    def kind(self) -> np.ndarray:
+        rows = self.singles[KIND]
+        kind = np.zeros(self.n, np.int32)
+        kind[self.span[rows]] = self.value[rows]
+        return kind
 
-    def sparse(number: int) -> dict[int, list[bytes]]:
+    def attributes(self) -> FlatAttributes:
+        rows = np.flatnonzero(self.field == ATTRIBUTES)
+        # Records come pass by pass; a stable sort puts them in span order, each span's in
+        # its own order (the order FlatAttributes and the attributes map rely on).
+        rows = rows[np.argsort(self.span[rows], kind="stable")]
+        return flat.locate(
+            self.joined, self.span[rows], self.value_start[rows], self.value_length[rows]
+        )
+
+    def sparse(self, number: int) -> dict[int, list[bytes]]:
+        """Each span's values of a repeated (or merged) field, in their order."""
         found: dict[int, list[bytes]] = {}
-        rows = np.flatnonzero(field == number)
-        for row in rows[np.argsort(span[rows], kind="stable")]:
-            begin = int(value_start[row])
-            found.setdefault(int(span[row]), []).append(
-                joined[begin : begin + int(value_length[row])]
+        rows = np.flatnonzero(self.field == number)
+        for row in rows[np.argsort(self.span[rows], kind="stable")]:
+            begin = int(self.value_start[row])
+            found.setdefault(int(self.span[row]), []).append(
+                self.joined[begin : begin + int(self.value_length[row])]
             )
         return found
-
-    # Protobuf merges a message field that appears more than once: the joined encodings
-    # parse as that merge. An empty Status reads as no status.
-    status = {row: b"".join(parts) for row, parts in sparse(STATUS).items() if any(parts)}
-    return SpanFields(
-        binary(TRACE_ID),
-        binary(SPAN_ID),
-        binary(PARENT_SPAN_ID),
-        strings(TRACE_STATE),
-        strings(NAME),
-        kind,
-        fixed64(START),
-        fixed64(END),
-        attributes,
-        status,
-        sparse(EVENTS),
-        sparse(LINKS),
-    )
 
 
 def _walk(
