@@ -41,6 +41,9 @@ class HttpExports:
     def release(self, ticket: Ticket) -> None:
         ticket.release()
 
+    def count_invalid(self) -> None:
+        self.receiver.counters.invalid_requests += 1
+
 
 def http_receiver(
     receiver: Receiver, settings: CollectorSettings, token: str

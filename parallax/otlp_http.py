@@ -59,6 +59,9 @@ class Exports(Protocol[T]):
 
     def release(self, ticket: T) -> None: ...
 
+    def count_invalid(self) -> None:
+        """Count a request whose body could not be decoded (refused 400 before accept)."""
+
 
 @dataclass(frozen=True)
 class HttpLimits:
@@ -205,17 +208,7 @@ class _ExportRequest(httputil.HTTPMessageDelegate):
         body, self.body = bytes(self.body), bytearray()
         limit = self.listener.limits.max_message_bytes
         try:
-            if self.media == codec.PROTOBUF and self.encoding in ("", "identity"):
-                data = body  # nothing to decode: spare the thread hop
-            else:
-                data = await asyncio.get_running_loop().run_in_executor(
-                    self.listener._decoder,
-                    codec.decode_export,
-                    body,
-                    self.media,
-                    self.encoding,
-                    limit,
-                )
+            data = await self._decoded(body, limit)
             del body
             response = await self.listener.exports.accept(self.ticket, data)
             self._answer(200, codec.encode(response, self.media), self.media, {})
@@ -226,6 +219,18 @@ class _ExportRequest(httputil.HTTPMessageDelegate):
             self._refuse(CallRefused(Refusal.UNAVAILABLE, "the receiver failed on this request"))
         finally:
             self._end()
+
+    async def _decoded(self, body: bytes, limit: int) -> bytes:
+        if self.media == codec.PROTOBUF and self.encoding in ("", "identity"):
+            return body  # nothing to decode: spare the thread hop
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self.listener._decoder, codec.decode_export, body, self.media, self.encoding, limit
+            )
+        except CallRefused as refused:
+            if refused.refusal is Refusal.INVALID:
+                self.listener.exports.count_invalid()
+            raise
 
     def _problem(
         self, start_line: httputil.RequestStartLine, headers: httputil.HTTPHeaders

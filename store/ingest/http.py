@@ -39,6 +39,9 @@ class HttpExports:
     def release(self, ticket: Admitted) -> None:
         """Nothing is held per request: the pipeline bounds what waits for a commit."""
 
+    def count_invalid(self) -> None:
+        self.service.pipeline.stats.add(requests_invalid=1)
+
 
 def http_ingest(
     service: TraceService, server: ServerSettings, max_connections: int
