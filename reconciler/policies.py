@@ -33,7 +33,6 @@ quantizations), with the tie-breaking of :func:`rank_by_precision` and
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -42,7 +41,9 @@ from types import MappingProxyType
 from typing import Any
 
 from parallax import checks
+from parallax.config import read_toml
 from parallax.conventions import HardwareTier, Quantization, parse_quantization, parse_tier
+from parallax.errors import ConfigFileError
 from parallax.versions import version_key
 from reconciler.errors import DEFAULTS_LOCATION, PolicyError
 
@@ -283,14 +284,11 @@ class Policies:
 
 def load_policies(path: str | Path) -> Policies:
     """Read and check a policies file; raise PolicyError naming file, feature, key and reason."""
-    source = str(path)
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise PolicyError(source, "", "", "policies file not found") from err
-    except tomllib.TOMLDecodeError as err:
-        raise PolicyError(source, "", "", f"not valid TOML: {err}") from err
-    return policies_from_mapping(data, source)
+        data = read_toml(path, "policies file")
+    except ConfigFileError as err:
+        raise PolicyError(err.file, "", "", err.reason) from err
+    return policies_from_mapping(data, str(path))
 
 
 def configured_policies(path: str) -> Policies:
