@@ -171,14 +171,14 @@ class _ExportRequest(httputil.HTTPMessageDelegate):
         self.counted = True
         problem = self._problem(start_line, headers)
         if problem is not None:
-            self._answer(*problem)
             self._end()
+            self._answer(*problem)
             return
         try:
             self.ticket = await self.listener.exports.admit(self._caller(headers))
         except CallRefused as refused:
-            self._refuse(refused)
             self._end()
+            self._refuse(refused)
             return
         self.admitted = True
 
@@ -187,8 +187,8 @@ class _ExportRequest(httputil.HTTPMessageDelegate):
             return
         if len(self.body) + len(chunk) > self.listener.limits.max_message_bytes:
             self.body = bytearray()
-            self._refuse(codec.too_large(self.listener.limits.max_message_bytes))
             self._end()
+            self._refuse(codec.too_large(self.listener.limits.max_message_bytes))
             return
         self.body += chunk
 
@@ -205,20 +205,25 @@ class _ExportRequest(httputil.HTTPMessageDelegate):
             self._end()
 
     async def _accept(self) -> None:
+        """Decode, accept, release the ticket, then answer (so that a client that has
+        its answer finds the receiver's room already given back)."""
         body, self.body = bytes(self.body), bytearray()
         limit = self.listener.limits.max_message_bytes
         try:
             data = await self._decoded(body, limit)
             del body
             response = await self.listener.exports.accept(self.ticket, data)
-            self._answer(200, codec.encode(response, self.media), self.media, {})
+            answer = codec.encode(response, self.media)
         except CallRefused as refused:
+            self._end()
             self._refuse(refused)
         except Exception as err:  # a fault of ours, not the client's: say so, keep serving
+            self._end()
             self.listener.errors.log(logging.ERROR, "accept", "OTLP/HTTP export failed: %r", err)
             self._refuse(CallRefused(Refusal.UNAVAILABLE, "the receiver failed on this request"))
-        finally:
+        else:
             self._end()
+            self._answer(200, answer, self.media, {})
 
     async def _decoded(self, body: bytes, limit: int) -> bytes:
         if self.media == codec.PROTOBUF and self.encoding in ("", "identity"):

@@ -9,7 +9,10 @@ are answered as on the server, each next to a healthy app.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry.exporter.otlp.proto.http import Compression
@@ -29,6 +32,7 @@ from tests.servers import lake_rows
 from tests.waiting import wait_until
 
 MiB = 1024 * 1024
+JS_EXPORTER = Path(__file__).resolve().parent.parent / "js"
 FP_JSON = {"stringValue": "fp-json"}
 
 
@@ -170,3 +174,45 @@ def test_an_http_receiver_beyond_loopback_needs_a_token_or_insecure(backend, mak
     server, _ = backend
     with pytest.raises(ConfigError, match=r"OTLP/HTTP receiver would listen on 0\.0\.0\.0:0"):
         make_collector(server.address, http_listen="0.0.0.0:0")
+
+
+@pytest.fixture(scope="module")
+def js_exporter(tmp_path_factory) -> Path:
+    """tests/js/export_spans.cjs with the JS SDK's packages installed beside it by npm."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("the JS SDK's exporter needs node and npm")
+    directory = tmp_path_factory.mktemp("js-exporter")
+    for name in ("package.json", "export_spans.cjs"):
+        shutil.copy(JS_EXPORTER / name, directory / name)
+    subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--no-package-lock", "--loglevel=error"],
+        cwd=directory,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return directory / "export_spans.cjs"
+
+
+def test_the_js_sdk_http_exporter_exports_to_the_collector_and_to_the_server_unchanged(
+    backend, make_collector, js_exporter
+):
+    server, store = backend
+    collector = make_collector(server.address)
+    for address, service in ((collector.http_address, "js-via-collector"),
+                             (server.http_address, "js-direct")):  # fmt: skip
+        url = f"http://{address}/v1/traces"
+        result = subprocess.run(
+            ["node", str(js_exporter), url, service, "3"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+    fingerprints = [f"js-{i}" for i in range(3)]
+    wait_until(
+        lambda: [row[2] for row in spans_with(store, "js-via-collector")] == fingerprints,
+        timeout=60,
+    )
+    assert {row[0] for row in spans_with(store, "js-via-collector")} == {"edge-7"}
+    assert [row[2] for row in spans_with(store, "js-direct")] == fingerprints
