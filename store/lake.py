@@ -26,6 +26,13 @@ from store.lock import WriterLock
 from store.schema import check_readable, migrate
 
 LAKE_ALIAS = "lake"
+# Tables that take a few rows per commit keep them in the catalog (DuckLake data
+# inlining) instead of writing a Parquet file per commit: a group commit's ledger rows
+# in a file of their own cost ~4 ms and one more file to merge. Maintenance moves them
+# to Parquet (store.maintenance). Spans are never inlined: inlining a large insert is
+# slow (~8k rows/s measured), so inserts above INLINED_ROWS_MAX rows write Parquet.
+INLINED_TABLES = ("ingested_batches", "ingest_stats", "node_heartbeats", "nodes")
+INLINED_ROWS_MAX = 1000
 POSTGRES_PREFIXES = ("postgres:", "postgresql://", "postgres://")
 
 
@@ -157,6 +164,7 @@ def open_writer(settings: StoreSettings, migrations_dir: Path | None = None) -> 
             Path(location.data_path).mkdir(parents=True, exist_ok=True)
         con = _attach(location, settings, read_only=False)
         migrate(con, migrations_dir)
+        _choose_inlined_tables(con)
     except BaseException:
         if lock is not None:
             lock.release()
@@ -178,14 +186,25 @@ def _attach(
         options += ["META_JOURNAL_MODE 'WAL'", f"META_BUSY_TIMEOUT {settings.busy_timeout_ms}"]
     if read_only:
         options.append("READ_ONLY")
-    else:
-        # Inlining small inserts into the catalog is slow (~8k rows/s measured): Parquet only.
-        options.append("DATA_INLINING_ROW_LIMIT 0")
     con.execute(
         f"ATTACH 'ducklake:{_quote(location.catalog)}' AS {LAKE_ALIAS} ({', '.join(options)})"
     )
     con.execute(f"USE {LAKE_ALIAS}")
     return con
+
+
+def _choose_inlined_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Inline nothing by default, and small inserts into INLINED_TABLES (options kept
+    in the catalog; an ATTACH option would override the per-table ones)."""
+    con.execute(f"CALL {LAKE_ALIAS}.set_option('data_inlining_row_limit', 0)")
+    existing = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [LAKE_ALIAS]
+    ).fetchall()
+    for table in set(INLINED_TABLES) & {name for (name,) in existing}:
+        con.execute(
+            f"CALL {LAKE_ALIAS}.set_option('data_inlining_row_limit', {INLINED_ROWS_MAX}, "
+            f"table_name => '{table}')"
+        )
 
 
 def _quote(text: str) -> str:

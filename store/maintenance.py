@@ -44,6 +44,8 @@ def run_maintenance(
     deleted = apply_retention(lake, retention, now) if retention is not None else {}
     keep = f"INTERVAL '{float(snapshot_retention_s)} seconds'"
     for call in (
+        # Rows inlined in the catalog (store.lake.INLINED_TABLES) become one Parquet file.
+        f"CALL ducklake_flush_inlined_data('{LAKE_ALIAS}')",
         f"CALL ducklake_merge_adjacent_files('{LAKE_ALIAS}')",
         f"CALL ducklake_expire_snapshots('{LAKE_ALIAS}', older_than => now() - {keep})",
         f"CALL ducklake_cleanup_old_files('{LAKE_ALIAS}', older_than => now() - {keep})",

@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from store import open_writer
+from store.maintenance import run_maintenance
 
 
 def test_a_transaction_commits_when_the_block_returns_and_rolls_back_when_it_raises(
@@ -59,3 +60,43 @@ def _write(lake, order: list[str]) -> None:
     with lake.transaction() as con:
         con.execute("INSERT INTO notes VALUES ('writer')")
         order.append("writer")
+
+
+def _data_files(lake, table: str) -> int:
+    return lake.con.execute(
+        "SELECT count(*) FROM ducklake_list_files('lake', ?)", [table]
+    ).fetchone()[0]
+
+
+def test_a_few_ledger_rows_per_commit_stay_in_the_catalog_until_maintenance_writes_them(
+    store_settings,
+):
+    """Small per-commit inserts (ledger, stats, heartbeats) write no Parquet file each;
+    spans always do; maintenance moves the inlined rows into one file."""
+    with open_writer(store_settings) as lake:
+        for seq in range(5):
+            with lake.transaction() as con:
+                con.execute(
+                    "INSERT INTO ingested_batches "
+                    "(node_id, buffer_id, batch_seq, span_count, rejected_count, committed_at) "
+                    "VALUES ('node-a', 'b', ?, 1, 0, now())",
+                    [seq],
+                )
+                con.execute(
+                    "INSERT INTO spans (trace_id, span_id, name, start_time, ingested_at) "
+                    "VALUES ('t', ?, 'n', now(), now())",
+                    [str(seq)],
+                )
+        assert _data_files(lake, "ingested_batches") == 0
+        assert _data_files(lake, "spans") == 5
+        run_maintenance(lake, snapshot_retention_s=0)
+        assert _data_files(lake, "ingested_batches") == 1
+        assert lake.con.execute("SELECT count(*) FROM ingested_batches").fetchone()[0] == 5
+    with open_writer(store_settings) as reopened:  # the choice is kept across restarts
+        with reopened.transaction() as con:
+            con.execute(
+                "INSERT INTO ingested_batches "
+                "(node_id, buffer_id, batch_seq, span_count, rejected_count, committed_at) "
+                "VALUES ('node-a', 'b', 99, 1, 0, now())"
+            )
+        assert _data_files(reopened, "ingested_batches") == 1
