@@ -143,7 +143,7 @@ def ensure_lake(path: Path, spans: int) -> StoreSettings:
         return store
     from bench.fleet_data import generate
     from reconciler import reconcile
-    from reconciler.policies import builtin_policies
+    from reconciler.policy_file import builtin_policies
 
     print(f"generating {spans:,} spans into {path} ...", flush=True)
     with open_writer(store) as lake:

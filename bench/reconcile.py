@@ -92,7 +92,7 @@ def _phase(phase: str, lake: Path, size: int) -> int:
     from bench.fleet_data import GeneratedFleet, append, generate
     from parallax.config import ReconcilerSettings, StoreSettings
     from reconciler import reconcile
-    from reconciler.policies import load_policies
+    from reconciler.policy_file import load_policies
     from store.lake import open_writer
 
     started = time.monotonic()

@@ -39,7 +39,7 @@ from bench.report import machine_info, write_results
 from dashboard.queries import Scope
 from parallax.config import DashboardSettings, ReconcilerSettings, StoreSettings
 from reconciler import reconcile
-from reconciler.policies import builtin_policies
+from reconciler.policy_file import builtin_policies
 from store.lake import connect, open_writer
 from store.maintenance import run_maintenance
 from store.retention import apply_retention, retention_policy

@@ -7,7 +7,7 @@ only through ``store``: it writes through a ``store.WriterLake``.
 """
 
 from reconciler.loop import ReconcilerLoop
-from reconciler.policies import configured_policies
+from reconciler.policy_file import configured_policies
 from reconciler.run import RunReport, reconcile
 
 __all__ = ["ReconcilerLoop", "RunReport", "configured_policies", "reconcile"]

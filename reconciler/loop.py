@@ -23,7 +23,7 @@ from parallax.config import ReconcilerSettings
 from parallax.ratelimit import RateLimitedLog
 from parallax.watched import WatchedFile
 from reconciler.metrics import ReconcilerMetrics
-from reconciler.policies import builtin_policies, load_policies
+from reconciler.policy_file import builtin_policies, load_policies
 from reconciler.run import RunReport, reconcile
 
 if TYPE_CHECKING:

@@ -15,7 +15,8 @@ import duckdb
 
 from parallax.conventions import HardwareTier, Quantization
 from parallax.versions import version_key
-from reconciler.policies import Policies, Variant, precision_rank
+from reconciler.policies import Policies
+from reconciler.variants import Variant, precision_rank
 
 
 def load_variant_ranks(con: duckdb.DuckDBPyConnection, policies: Policies) -> None:

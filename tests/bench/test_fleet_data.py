@@ -9,7 +9,7 @@ import pytest
 
 from bench import fleet_data as fd
 from parallax.config import StoreSettings
-from reconciler.policies import Variant
+from reconciler.variants import Variant
 from store import open_writer
 
 SPANS = 20_000

@@ -103,7 +103,7 @@ BY_ID = {node.node_id: node for node in NODES}
 def build(settings: StoreSettings) -> StoreSettings:
     """Write the fixture into a new lake and run the reconciler on it."""
     from reconciler import reconcile
-    from reconciler.policies import policies_from_mapping
+    from reconciler.policy_file import policies_from_mapping
 
     policies = policies_from_mapping(
         {

@@ -8,7 +8,7 @@ import pytest
 from parallax.config import read_toml
 from parallax.errors import ConfigError, ConfigFileError
 from reconciler.errors import PolicyError
-from reconciler.policies import load_policies
+from reconciler.policy_file import load_policies
 from store.fleet.policy_file import load_policy
 
 

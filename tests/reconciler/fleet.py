@@ -17,7 +17,8 @@ import pyarrow as pa
 
 from parallax.config import ReconcilerSettings
 from reconciler import RunReport, reconcile
-from reconciler.policies import Policies, builtin_policies, policies_from_mapping
+from reconciler.policies import Policies
+from reconciler.policy_file import builtin_policies, policies_from_mapping
 from store import WriterLake
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

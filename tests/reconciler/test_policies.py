@@ -10,18 +10,9 @@ from parallax.conventions import HardwareTier, Quantization
 from parallax.errors import ConfigError
 from parallax.versions import version_key
 from reconciler.errors import PolicyError
-from reconciler.policies import (
-    BUILTIN_DEFAULTS,
-    KEYS,
-    Comparator,
-    Resolution,
-    Variant,
-    builtin_policies,
-    load_policies,
-    precision_rank,
-    rank_by_precision,
-    rank_by_version,
-)
+from reconciler.policies import Comparator, Resolution
+from reconciler.policy_file import BUILTIN_DEFAULTS, KEYS, builtin_policies, load_policies
+from reconciler.variants import Variant, precision_rank, rank_by_precision, rank_by_version
 
 
 def write(tmp_path, text: str):
