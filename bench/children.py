@@ -133,6 +133,25 @@ def start_collector(backend: str, buffer_dir: Path, workdir: Path, env: dict[str
     return collector
 
 
+def start_targets(
+    variant: str,
+    run_dir: Path,
+    children: Children,
+    server_env: dict[str, str],
+    collector_env: dict[str, str],
+) -> tuple[Child, Child | None, str, int]:
+    """``parallax server`` on ``run_dir/lake`` at a free port and, for the ``collector``
+    variant, ``parallax collector`` (buffer in ``run_dir/buffer``) shipping to it:
+    (server, collector or None, the endpoint apps export to, the server's port)."""
+    port = free_port()
+    server = children.add(start_server(run_dir / "lake", port, run_dir, server_env))
+    endpoint = f"127.0.0.1:{port}"
+    if variant != "collector":
+        return server, None, endpoint, port
+    collector = children.add(start_collector(endpoint, run_dir / "buffer", run_dir, collector_env))
+    return server, collector, collector.address, port
+
+
 def free_port() -> int:
     import socket
 

@@ -17,11 +17,10 @@ from typing import Any
 from bench.children import (
     Children,
     app_result,
-    free_port,
     log_lines,
     start_app,
-    start_collector,
     start_server,
+    start_targets,
 )
 from bench.collector_bytes import GZIP_LEVEL
 from bench.procfs import status_kib
@@ -42,13 +41,9 @@ def run_outage(
     run_dir = workdir / f"{'outage' if outage else 'control'}-{variant}"
     run_dir.mkdir()
     lake, buffer_dir, snapshot = run_dir / "lake", run_dir / "buffer", run_dir / "snapshot"
-    port = free_port()
-    server = children.add(start_server(lake, port, run_dir, server_env))
-    collector = None
-    endpoint = f"127.0.0.1:{port}"
-    if variant == "collector":
-        collector = children.add(start_collector(endpoint, buffer_dir, run_dir, collector_env))
-        endpoint = collector.address
+    server, collector, endpoint, port = start_targets(
+        variant, run_dir, children, server_env, collector_env
+    )
     counter = LakeCounter(lake)
     meter = MachineMeter()
     t0 = time.monotonic()

@@ -9,15 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.children import (
-    Children,
-    app_result,
-    free_port,
-    log_lines,
-    start_app,
-    start_collector,
-    start_server,
-)
+from bench.children import Children, app_result, log_lines, start_app, start_targets
 from bench.procfs import status_kib, thread_cpu, tree_cpu_s
 from bench.watching import LakeCounter, MachineMeter, Watch, wait_lake
 
@@ -33,17 +25,10 @@ def run_throughput(
     """The app at full speed for ``--duration`` s, direct or through the collector."""
     run_dir = workdir / f"throughput-{variant}"
     run_dir.mkdir()
-    lake = run_dir / "lake"
-    port = free_port()
-    server = children.add(start_server(lake, port, run_dir, server_env))
-    collector = None
-    endpoint = f"127.0.0.1:{port}"
-    if variant == "collector":
-        collector = children.add(
-            start_collector(endpoint, run_dir / "buffer", run_dir, collector_env)
-        )
-        endpoint = collector.address
-    counter = LakeCounter(lake)
+    server, collector, endpoint, _ = start_targets(
+        variant, run_dir, children, server_env, collector_env
+    )
+    counter = LakeCounter(run_dir / "lake")
     meter = MachineMeter()
     t0 = time.monotonic()
     watch = Watch(counter, t0)
