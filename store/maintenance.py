@@ -46,6 +46,9 @@ def run_maintenance(
     for call in (
         # Rows inlined in the catalog (store.lake.INLINED_TABLES) become one Parquet file.
         f"CALL ducklake_flush_inlined_data('{LAKE_ALIAS}')",
+        # Files most of whose rows are deleted (tables replaced row by row, such as
+        # nodes; lakes from before spans were partitioned) are rewritten without them.
+        f"CALL ducklake_rewrite_data_files('{LAKE_ALIAS}')",
         f"CALL ducklake_merge_adjacent_files('{LAKE_ALIAS}')",
         f"CALL ducklake_expire_snapshots('{LAKE_ALIAS}', older_than => now() - {keep})",
         f"CALL ducklake_cleanup_old_files('{LAKE_ALIAS}', older_than => now() - {keep})",
