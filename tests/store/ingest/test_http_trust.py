@@ -8,7 +8,9 @@ what it protects: nothing of a refused request is stored, and a healthy node is 
 from __future__ import annotations
 
 import http.client
+import os
 import ssl
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -33,10 +35,11 @@ class Secured:
     def __init__(self, server: RunningServer, store: StoreSettings, pki: CertificateAuthority):
         self.server, self.store, self.pki = server, store, pki
         self.certificates: dict[str, Issued] = {}
+        self.server_certificate: Issued | None = None
         self.tokens: dict[str, str] = {}
 
-    def tls(self, node: str | None) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=self.pki.cert_file)
+    def tls(self, node: str | None, trusted: CertificateAuthority | None = None) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=(trusted or self.pki).cert_file)
         if node is not None:
             issued = self.certificates[node]
             context.load_cert_chain(issued.cert_file, issued.key_file)
@@ -65,6 +68,7 @@ def secured(tmp_path_factory) -> Iterator[Secured]:
     )
     fixture = Secured(server, store, pki)
     fixture.tokens = tokens
+    fixture.server_certificate = server_cert
     fixture.certificates = {node: pki.issue_client(node) for node in tokens}
     yield fixture
     server.stop()
@@ -138,3 +142,22 @@ def test_the_stock_sdk_http_exporter_exports_over_mutual_tls_with_a_token(secure
 def test_an_unsecured_http_port_beyond_loopback_refuses_to_start(store_settings):
     with pytest.raises(ConfigError, match=r"OTLP/HTTP port would listen on 0\.0\.0\.0:0"):
         start_test_server(store_settings, http_listen="0.0.0.0:0")
+
+
+def test_a_renewed_server_certificate_is_used_for_new_connections_without_a_restart(
+    secured, tmp_path
+):
+    """Runs last in this module: the server's certificate changes for good."""
+    renewing_ca = CertificateAuthority(tmp_path / "renewing", "renewing CA")
+    renewed = renewing_ca.issue_server("renewed")
+    current = secured.server_certificate
+    current.key_file.write_bytes(renewed.key)
+    current.cert_file.write_bytes(renewed.cert)
+    later = time.time_ns() + 2_000_000_000
+    for path in (current.cert_file, current.key_file):
+        os.utime(path, ns=(later, later))
+    address = secured.server.http_address
+    answer = post(address, spans(), tls=secured.tls("edge-b", trusted=renewing_ca))
+    assert answer.status == 200
+    with pytest.raises(ssl.SSLError):  # the old certificate is gone
+        post(address, spans(), tls=secured.tls("edge-b"))
