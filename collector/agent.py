@@ -227,7 +227,7 @@ def start_collector(
         address = _bind(grpc_server, settings.listen, loop)
         http, http_address = None, ""
         if settings.http_listen:
-            http = http_receiver(receiver, settings, receiver_token)
+            http = http_receiver(receiver, settings, receiver_token, observability.count_http)
             http_address = loop.run(http.start("collector.http_listen", settings.http_listen))
         observability.listen()
         intake.start()

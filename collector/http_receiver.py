@@ -16,7 +16,7 @@ from collector.receiver import Receiver, Ticket
 from parallax.calls import Caller
 from parallax.config import CollectorSettings
 from parallax.exposure import require_loopback_unless_secured
-from parallax.otlp_http import HttpLimits, OtlpHttpListener
+from parallax.otlp_http import HttpLimits, OnAnswer, OtlpHttpListener
 
 # Apps on one node keep a connection or two each; past this many, new ones are closed.
 MAX_CONNECTIONS = 256
@@ -46,10 +46,11 @@ class HttpExports:
 
 
 def http_receiver(
-    receiver: Receiver, settings: CollectorSettings, token: str
+    receiver: Receiver, settings: CollectorSettings, token: str, on_answer: OnAnswer
 ) -> OtlpHttpListener[Ticket]:
-    """The OTLP/HTTP listener of ``collector.http_listen`` (not yet listening), after
-    checking that the address is safe: loopback, or a receiver token, or insecure."""
+    """The OTLP/HTTP listener of ``collector.http_listen`` (not yet listening), telling
+    ``on_answer`` of every answer, after checking that the address is safe: loopback, or
+    a receiver token, or insecure."""
     require_loopback_unless_secured(
         "the collector's OTLP/HTTP receiver",
         settings.http_listen,
@@ -63,4 +64,4 @@ def http_receiver(
         idle_timeout_s=IDLE_TIMEOUT_S,
         body_timeout_s=BODY_TIMEOUT_S,
     )
-    return OtlpHttpListener(HttpExports(receiver), limits)
+    return OtlpHttpListener(HttpExports(receiver), limits, on_answer=on_answer)

@@ -5,8 +5,9 @@ alive, not draining, and the buffer took the last batch it was given (a full or 
 disk makes the collector not ready until an append succeeds again). Every metric is read
 at scrape time from the counters the stages keep anyway (the same the summary log line
 and the heartbeat report), so nothing is counted twice; the buffer's loss counters cover
-its whole life, restarts included. Exports accepted or refused at the receiver, by gRPC
-status, are ``parallax_requests_total`` (parallax.observability).
+its whole life, restarts included. Exports accepted or refused at the receiver, by
+transport (gRPC or HTTP) and status, are ``parallax_requests_total``
+(parallax.observability).
 """
 
 from __future__ import annotations

@@ -138,7 +138,7 @@ def start_server(settings: Settings) -> RunningServer:
         http, http_address = None, ""
         if settings.server.http_listen:
             connections = _connections_within_fd_limit(settings.server)
-            http = http_ingest(traces, settings.server, connections)
+            http = http_ingest(traces, settings.server, connections, observability.count_http)
             http_address = loop.run(http.start("server.http_listen", settings.server.http_listen))
         observability.listen()
         pipeline.start()

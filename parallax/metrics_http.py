@@ -24,15 +24,12 @@ import logging
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
-from tornado.httpserver import HTTPServer
-from tornado.iostream import IOStream
-from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
 
 from parallax.aio import EventLoopThread
-from parallax.errors import ConfigError
 from parallax.exposure import is_loopback
 from parallax.health import Health
+from parallax.http_listener import BoundedHTTPServer, bind_listen
 
 log = logging.getLogger("parallax.metrics")
 
@@ -41,16 +38,6 @@ MAX_BODY_BYTES = 1024
 IDLE_TIMEOUT_S = 30.0
 BODY_TIMEOUT_S = 10.0
 MAX_CONNECTIONS = 64
-
-
-class _BoundedHTTPServer(HTTPServer):
-    """Closes a connection at once when ``MAX_CONNECTIONS`` are already open."""
-
-    def handle_stream(self, stream: IOStream, address: tuple) -> None:
-        if len(self._connections) >= MAX_CONNECTIONS:
-            stream.close()
-            return
-        super().handle_stream(stream, address)
 
 
 class _Handler(RequestHandler):
@@ -110,7 +97,7 @@ class MetricsListener:
             log_function=_log_nothing,
         )
         self._loop: EventLoopThread | None = None
-        self._server: HTTPServer | None = None
+        self._server: BoundedHTTPServer | None = None
         self.address = ""
 
     def start(self) -> str:
@@ -127,20 +114,17 @@ class MetricsListener:
         return self.address
 
     async def _serve(self) -> str:
-        host, _, port = self._listen.rpartition(":")
-        try:
-            sockets = bind_sockets(int(port), host.strip("[]"))
-        except OSError as err:
-            raise ConfigError(f"{self._key}: cannot listen on {self._listen}: {err}") from err
-        self._server = _BoundedHTTPServer(
+        sockets, address = bind_listen(self._key, self._listen)
+        self._server = BoundedHTTPServer(
             self._application,
+            max_connections=MAX_CONNECTIONS,
             max_header_size=MAX_HEADER_BYTES,
             max_body_size=MAX_BODY_BYTES,
             idle_connection_timeout=IDLE_TIMEOUT_S,
             body_timeout=BODY_TIMEOUT_S,
         )
         self._server.add_sockets(sockets)
-        return f"{host}:{sockets[0].getsockname()[1]}"
+        return address
 
     def stop(self) -> None:
         if self._loop is None:

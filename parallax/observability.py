@@ -53,6 +53,10 @@ class Observability:
     def register(self, collector: Collector) -> None:
         self.registry.register(collector)
 
+    def count_http(self, request: str, status: int) -> None:
+        """One OTLP/HTTP request answered (parallax.otlp_http's ``on_answer``)."""
+        self.count_request("http", request, str(status))
+
     def interceptors(self) -> list[grpc.aio.ServerInterceptor]:
         return [CallCounter(lambda method, code: self.count_request("grpc", method, code))]
 

@@ -15,6 +15,12 @@ ingest or the collector's receiver) at two of them:
    ExportTraceServiceResponse, or the refusal's status (parallax.calls) with a
    google.rpc.Status body and, when retryable, ``Retry-After``.
 
+Every request answered is told to ``on_answer(request, status)`` once, just before the
+answer is written: ``request`` is ``ANSWERED_EXPORT`` ("POST /v1/traces") or
+``ANSWERED_OTHER`` for any other method or path (a label from a fixed set, never the
+client's text). Requests Tornado refuses itself (malformed or oversized headers) never
+reach the listener and are not told.
+
 ``Exports.release(ticket)`` is called exactly once for every admitted request, however
 it ends (answered, refused, or the client gone). Hostile clients are bounded by
 ``HttpLimits`` (parallax.http_listener): header bytes, connections, the time to send
@@ -27,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -45,9 +51,18 @@ from parallax.ratelimit import RateLimitedLog
 log = logging.getLogger("parallax.otlp_http")
 
 TRACES_PATH = "/v1/traces"
+ANSWERED_EXPORT = f"POST {TRACES_PATH}"
+ANSWERED_OTHER = "other"
 MAX_HEADER_BYTES = 16 * 1024
 DECODE_THREADS = 2
 T = TypeVar("T")
+
+OnAnswer = Callable[[str, int], None]
+"""on_answer(request, status): one request answered with HTTP ``status``."""
+
+
+def _answered_nothing(request: str, status: int) -> None:
+    """No one counts the answers."""
 
 
 class Exports(Protocol[T]):
@@ -75,10 +90,15 @@ class OtlpHttpListener(Generic[T]):
     """Serves ``POST /v1/traces`` for ``exports`` on the running event loop."""
 
     def __init__(
-        self, exports: Exports[T], limits: HttpLimits, ssl_context: ssl.SSLContext | None = None
+        self,
+        exports: Exports[T],
+        limits: HttpLimits,
+        ssl_context: ssl.SSLContext | None = None,
+        on_answer: OnAnswer = _answered_nothing,
     ) -> None:
         self.exports = exports
         self.limits = limits
+        self.on_answer = on_answer
         self._ssl_context = ssl_context
         self._server: BoundedHTTPServer | None = None
         self._decoder = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="otlp-http-decode")
@@ -160,6 +180,7 @@ class _ExportRequest(httputil.HTTPMessageDelegate):
         self.answered = False
         self.accepting = False  # the body is complete and handed to accept()
         self.counted = False
+        self.request = ANSWERED_OTHER
 
     async def headers_received(
         self,
@@ -246,6 +267,7 @@ class _ExportRequest(httputil.HTTPMessageDelegate):
             return 404, f"only POST {TRACES_PATH} is served\n".encode(), "text/plain", {}
         if start_line.method != "POST":
             return 405, b"POST only\n", "text/plain", {"Allow": "POST"}
+        self.request = ANSWERED_EXPORT
         media = codec.media_type(headers.get("Content-Type"))
         if media is None:
             supported = f"{codec.PROTOBUF} or {codec.JSON}"
@@ -283,6 +305,7 @@ class _ExportRequest(httputil.HTTPMessageDelegate):
         if self.answered:
             return
         self.answered = True
+        self.listener.on_answer(self.request, status)
         response_headers = httputil.HTTPHeaders(
             {"Content-Type": content_type, "Content-Length": str(len(body)), **headers}
         )

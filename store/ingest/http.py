@@ -19,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from parallax.calls import Caller
 from parallax.config import ServerSettings
 from parallax.exposure import require_loopback_unless_secured
-from parallax.otlp_http import HttpLimits, OtlpHttpListener
+from parallax.otlp_http import HttpLimits, OnAnswer, OtlpHttpListener
 from store.ingest.service import Admitted, TraceService
 from store.trust import server_ssl_context
 
@@ -44,10 +44,11 @@ class HttpExports:
 
 
 def http_ingest(
-    service: TraceService, server: ServerSettings, max_connections: int
+    service: TraceService, server: ServerSettings, max_connections: int, on_answer: OnAnswer
 ) -> OtlpHttpListener[Admitted]:
-    """The OTLP/HTTP listener of ``server.http_listen`` (not yet listening), after
-    checking that the address is safe for what is configured."""
+    """The OTLP/HTTP listener of ``server.http_listen`` (not yet listening), telling
+    ``on_answer`` of every answer, after checking that the address is safe for what is
+    configured."""
     tls = bool(server.tls_cert_file and server.tls_key_file)
     require_loopback_unless_secured(
         "parallax server's OTLP/HTTP port",
@@ -68,4 +69,4 @@ def http_ingest(
         if tls
         else None
     )
-    return OtlpHttpListener(HttpExports(service), limits, ssl_context)
+    return OtlpHttpListener(HttpExports(service), limits, ssl_context, on_answer)

@@ -12,6 +12,7 @@ from collector.buffer import SegmentLog
 from collector.shipper import Shipper
 from parallax.otlp_grpc import TRACE_SERVICE
 from tests.otlp import export_request, inference_span
+from tests.otlp_http import post
 from tests.scraping import NOT_SERVING, SERVING, HealthWatch, Scrape, check_health, get
 from tests.servers import OtlpClient, free_port
 from tests.store.ingest.test_isolation import InjectedDeath
@@ -25,6 +26,7 @@ def test_counts_match_what_apps_sent_and_what_the_server_kept(server, make_colle
     app = OtlpClient(collector.address)
     for size in (1, 5, 40, 4):
         app.export(export_request([inference_span() for _ in range(size)]))
+    assert post(collector.http_address, b"{}", "text/plain").status == 415
     metrics = collector.observability.metrics_address
     scrape = wait_until(
         lambda: (got := Scrape(metrics)).value("parallax_collector_spans_delivered_total") == 50
@@ -32,6 +34,8 @@ def test_counts_match_what_apps_sent_and_what_the_server_kept(server, make_colle
     )
     assert scrape.value("parallax_collector_spans_received_total") == 50
     assert scrape.value("parallax_requests_total", transport="grpc", method=EXPORT, code="OK") == 4
+    http_export = {"transport": "http", "method": "POST /v1/traces"}
+    assert scrape.value("parallax_requests_total", **http_export, code="415") == 1
     assert scrape.value("parallax_collector_buffer_pending_spans") == 0
     assert scrape.value("parallax_collector_buffer_pending_batches") == 0
     assert scrape.value("parallax_collector_buffer_dropped_spans_total") == 0

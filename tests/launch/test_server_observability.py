@@ -16,6 +16,7 @@ from parallax.otlp_grpc import TRACE_SERVICE
 from store.fleet.service import SERVICE_NAME as FLEET_SERVICE
 from store.ingest import pipeline
 from tests.otlp import export_request, inference_span
+from tests.otlp_http import post
 from tests.scraping import NOT_SERVING, SERVING, HealthWatch, Scrape, check_health, get
 from tests.servers import OtlpClient, lake_rows
 from tests.store.ingest.test_isolation import InjectedDeath, poison_span_request
@@ -130,6 +131,19 @@ def test_metrics_count_exactly_the_spans_and_requests_sent(server):
     # a group's spans as admitted: the duplicate's and the rejected one's included
     assert scrape.value("parallax_ingest_commit_group_spans_sum") == 5 * 3 + 3 + 4 + 2
     assert scrape.value("parallax_ingest_queue_spans") == 0
+
+
+def test_every_otlp_http_answer_is_counted_by_its_status(server):
+    for _ in range(3):
+        export = export_request([inference_span()]).SerializeToString()
+        assert post(server.http_address, export).status == 200
+    assert post(server.http_address, b"{}", "text/plain").status == 415
+    assert post(server.http_address, b"", path="/v1/anything-a-client-likes").status == 404
+    scrape = Scrape(server.observability.metrics_address)
+    requests = "parallax_requests_total"
+    assert scrape.value(requests, transport="http", method="POST /v1/traces", code="200") == 3
+    assert scrape.value(requests, transport="http", method="POST /v1/traces", code="415") == 1
+    assert scrape.value(requests, transport="http", method="other", code="404") == 1
 
 
 def test_metrics_speak_openmetrics_to_a_scraper_that_asks_for_it(server):
