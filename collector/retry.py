@@ -3,8 +3,11 @@
 Per the OTLP specification: CANCELLED, DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE,
 UNAVAILABLE and DATA_LOSS are retryable; RESOURCE_EXHAUSTED only when the server sent
 ``google.rpc.RetryInfo`` (otherwise the request itself is too large and retrying cannot
-help). Every other status is permanent. There is no give-up deadline: a retryable batch
-is retried until it is delivered (or evicted by the buffer's size bound).
+help). Unlike the specification, UNAUTHENTICATED and PERMISSION_DENIED are retried too:
+they refuse this node's credentials (a rotated token, a node id its certificate does not
+prove), not the batch, and are fixed on the node, after which the buffered batches
+must still arrive. Every other status is permanent. There is no give-up deadline: a
+retryable batch is retried until it is delivered (or evicted by the buffer's size bound).
 
 Backoff is exponential with full jitter and a cap: a uniformly random wait in
 ``[0, min(cap, initial * 2^attempt)]``, unless the server's RetryInfo asks for longer.
@@ -31,6 +34,11 @@ RETRYABLE = frozenset(
 )
 
 
+CREDENTIALS_REFUSED = frozenset(
+    {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED}
+)
+
+
 @dataclass(frozen=True)
 class Failure:
     """A classified failed export."""
@@ -46,8 +54,10 @@ def classify(error: grpc.RpcError) -> Failure:
     code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
     message = error.details() if hasattr(error, "details") else str(error)
     retry_after = _retry_info_delay(error)
-    retryable = code in RETRYABLE or (
-        code == grpc.StatusCode.RESOURCE_EXHAUSTED and retry_after is not None
+    retryable = (
+        code in RETRYABLE
+        or code in CREDENTIALS_REFUSED
+        or (code == grpc.StatusCode.RESOURCE_EXHAUSTED and retry_after is not None)
     )
     return Failure(code, message or "", retryable, retry_after)
 

@@ -96,8 +96,14 @@ def test_a_rotated_node_token_is_picked_up_by_the_collector_without_a_restart(
     app.export(export_request([inference_span()]), timeout=30)
     wait_until(lambda: stored(store_settings, "edge-a") == 1, timeout=60)
     new_token = credentials.add("edge-a")  # the old token stops working on the server
-    app.export(export_request([inference_span()]), timeout=30)  # buffered, refused upstream
     time.sleep(1.5)  # the server re-reads its credentials within a second
+    refused_before = server.pipeline.stats.totals.requests_unauthenticated
+    app.export(export_request([inference_span()]), timeout=30)  # buffered, refused upstream
+    wait_until(
+        lambda: server.pipeline.stats.totals.requests_unauthenticated > refused_before,
+        timeout=60,
+    )
+    assert stored(store_settings, "edge-a") == 1
     token_files["edge-a"].write_text(new_token + "\n")
     later = time.time_ns() + 2_000_000_000
     os.utime(token_files["edge-a"], ns=(later, later))

@@ -169,11 +169,16 @@ def test_retryable_codes_follow_the_otlp_specification():
         assert classify(_CallError(code)).retryable, code
     for code in (
         grpc.StatusCode.INVALID_ARGUMENT,
-        grpc.StatusCode.PERMISSION_DENIED,
         grpc.StatusCode.UNIMPLEMENTED,
         grpc.StatusCode.INTERNAL,
     ):
         assert not classify(_CallError(code)).retryable, code
+
+
+def test_a_refusal_of_the_nodes_credentials_keeps_the_batch_for_a_retry():
+    """The node's token or identity is at fault, not the batch: once fixed, it must arrive."""
+    for code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+        assert classify(_CallError(code)).retryable, code
 
 
 def test_resource_exhausted_is_retried_only_with_retry_info_and_after_its_delay():
