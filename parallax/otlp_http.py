@@ -4,12 +4,15 @@ The listener reads a request in three steps and asks its ``Exports`` (the server
 ingest or the collector's receiver) at two of them:
 
 1. headers: the path (404), method (405), ``Content-Type`` (415 unless protobuf or
-   JSON), ``Content-Encoding`` (415 unless gzip, deflate or none) and
-   ``Content-Length`` (413 past ``max_message_bytes``) are checked, then
+   JSON) and ``Content-Encoding`` (415 unless gzip, deflate or none) are checked, then
    ``Exports.admit(caller)`` decides on the caller (token, certificate, batch headers,
    admission); a refusal is answered before a byte of the body is read, and the
    connection is closed rather than read on;
-2. body: read as it comes, refused 413 as soon as it passes ``max_message_bytes``;
+2. body: read as it comes; once it passes ``max_message_bytes`` (or declares a
+   ``Content-Length`` past it) its admission is given back, the rest is read and
+   dropped, and 413 answers its end: answered while the client still sends, the closed
+   connection would reset before the client read the answer. Tornado cuts a body past
+   twice the limit (a bare 400);
 3. ``Exports.accept(ticket, data)`` with the body decoded (parallax.otlp_http_codec,
    off the event loop when it has to inflate or parse JSON) and answers 200 with an
    ExportTraceServiceResponse, or the refusal's status (parallax.calls) with a
@@ -178,6 +181,7 @@ class _ExportRequest(httputil.HTTPMessageDelegate):
         self.ticket: Any = None
         self.admitted = False
         self.answered = False
+        self.oversized = False  # the body passed max_message_bytes: 413 at its end
         self.accepting = False  # the body is complete and handed to accept()
         self.counted = False
         self.request = ANSWERED_OTHER
@@ -191,6 +195,10 @@ class _ExportRequest(httputil.HTTPMessageDelegate):
         self.listener._started()
         self.counted = True
         problem = self._problem(start_line, headers)
+        if problem is not None and problem[0] == 413:
+            self.oversized = True  # read and dropped; answered at its end (see finish)
+            self._end()
+            return
         if problem is not None:
             self._end()
             self._answer(*problem)
@@ -205,15 +213,18 @@ class _ExportRequest(httputil.HTTPMessageDelegate):
 
     def data_received(self, chunk: bytes) -> None:
         if self.answered or not self.admitted:
-            return
+            return  # refused already, or past the limit: dropped
         if len(self.body) + len(chunk) > self.listener.limits.max_message_bytes:
             self.body = bytearray()
+            self.oversized = True
             self._end()
-            self._refuse(codec.too_large(self.listener.limits.max_message_bytes))
             return
         self.body += chunk
 
     def finish(self) -> None:
+        if self.oversized:
+            self._refuse(codec.too_large(self.listener.limits.max_message_bytes))
+            return
         if self.answered or not self.admitted:
             return
         self.accepting = True
