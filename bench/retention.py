@@ -10,8 +10,9 @@ incremental reconciler run, and the rest of maintenance (merge, snapshot expiry,
 cleanup). Snapshots expire as soon as the reconciler no longer needs them: in the server
 it runs every minute, well within ``server.snapshot_retention_s``, so it reads a deletion
 while its watermark's snapshot is still there; the bench keeps the snapshots from the
-day's deletion on (the run's watermark among them) and expires the older ones, so deleted
-files leave the disk in the same pass instead of one to two hours later.
+run's watermark on and expires the older ones, then deletes every unused and orphaned file (in the
+server they leave the disk later, see docs/retention.md: the bench has no reader or other
+writer to protect).
 
 Per day it records the lake on disk (Parquet files and bytes, catalog bytes), rows per
 table, the reconciler run's seconds, and the seconds of every dashboard page's queries
@@ -114,13 +115,22 @@ def simulate(store: StoreSettings, days: int, retention_days: int, spans_per_day
                                reanswer_fraction=0.02)  # fmt: skip
             written_s = time.perf_counter() - started
             now = fleet.end
-            retention_began = time.monotonic()
             deleted = apply_retention(lake, policy, now)
             run = reconcile(lake, builtin_policies(), reconciler, as_of=now)
-            # Snapshots from the deletion on stay (the run's watermark among them, as
-            # server.snapshot_retention_s keeps it in the server); older ones expire now.
-            keep_s = time.monotonic() - retention_began + 0.5
+            # The run's watermark snapshot stays (a margin for the merge steps that run
+            # before the expiry), as server.snapshot_retention_s keeps it in the server;
+            # older snapshots expire now.
+            (keep_s,) = lake.con.execute(
+                "SELECT epoch(now()) - epoch(snapshot_time) + 5 FROM ducklake_snapshots('lake')"
+                " WHERE snapshot_id = ?",
+                [run.to_snapshot],
+            ).fetchone()
             maintained = run_maintenance(lake, keep_s, None)
+            # The server deletes unused files one to two snapshot_retention_s later, within
+            # the simulated day; the bench has no reader to protect, so it deletes them now.
+            with lake.transaction() as con:
+                con.execute("CALL ducklake_cleanup_old_files('lake', cleanup_all => true)")
+                con.execute("CALL ducklake_delete_orphaned_files('lake', older_than => now())")
             rows = {t: lake.con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
             first, last = lake.con.execute(
                 "SELECT min(start_time), max(start_time) FROM spans"

@@ -26,6 +26,11 @@ from store.retention import RetentionPolicy, apply_retention
 
 log = logging.getLogger("parallax.maintenance")
 
+ORPHAN_MIN_AGE_S = 3600.0
+"""Files under the data path that the catalog does not know (delete files DuckLake
+superseded without deleting them) go once this old at least: a file written by a
+transaction of another writer that has not committed yet must not be taken for one."""
+
 
 def run_maintenance(
     lake: WriterLake,
@@ -59,6 +64,13 @@ def run_maintenance(
     _cleanup_old_files(lake, snapshot_retention_s)
     progress.phase("expire snapshots")
     _expire_snapshots(lake, snapshot_retention_s)
+    progress.phase("delete orphaned files")
+    with lake.transaction() as con:
+        con.execute(
+            f"CALL ducklake_delete_orphaned_files('{LAKE_ALIAS}', "
+            "older_than => now() - to_microseconds(?))",
+            [round(max(snapshot_retention_s, ORPHAN_MIN_AGE_S) * 1e6)],
+        )
     result: dict[str, float] = {f"deleted_{table}": rows for table, rows in deleted.items()}
     result |= {
         "data_files_before": files_before,

@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from store import open_writer
 from store.maintenance import run_maintenance
@@ -66,3 +70,19 @@ def test_with_no_snapshot_retention_a_later_pass_takes_unused_files_off_disk(sto
 
         assert _scheduled_files(lake.con) == 0
         assert lake.con.execute("SELECT count(*) FROM spans").fetchone()[0] == 3
+
+
+def test_files_the_catalog_does_not_know_go_once_an_hour_old(store_settings):
+    spans_dir = Path(store_settings.path) / "data" / "main" / "spans"
+    with open_writer(store_settings) as lake:
+        _insert_spans(lake.con, 1)
+        stale, fresh = spans_dir / "stale-delete.parquet", spans_dir / "fresh-delete.parquet"
+        for orphan in (stale, fresh):
+            shutil.copy(next(spans_dir.rglob("ducklake-*.parquet")), orphan)
+        two_hours_ago = time.time() - 2 * 3600
+        os.utime(stale, (two_hours_ago, two_hours_ago))
+
+        run_maintenance(lake, 0.0)
+
+        assert (stale.exists(), fresh.exists()) == (False, True)
+        assert lake.con.execute("SELECT count(*) FROM spans").fetchone()[0] == 1
