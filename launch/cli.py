@@ -219,7 +219,11 @@ def _run_maintain(args: argparse.Namespace, settings: Settings) -> int:
     retention = retention_policy(settings.store)
     with open_writer(settings.store) as lake, terminal_progress() as progress:
         result = run_maintenance(
-            lake, settings.server.snapshot_retention_s, retention, progress=progress
+            lake,
+            settings.server.snapshot_retention_s,
+            retention,
+            progress=progress,
+            file_retention_s=settings.server.file_retention_s,
         )
     deleted = ", ".join(
         f"{int(rows)} {key.removeprefix('deleted_')}"

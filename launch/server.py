@@ -38,12 +38,13 @@ from store import StoreError, WriterLake, open_writer
 from store.fleet import FleetService
 from store.fleet.policy_file import PolicyFile
 from store.fleet.service import SERVICE_NAME as FLEET_SERVICE
+from store.ingest.chores import Chore
 from store.ingest.http import http_ingest
 from store.ingest.pipeline import IngestPipeline
 from store.ingest.service import TraceService
 from store.ingest.writer import LakeWriter
-from store.maintenance import run_maintenance
-from store.retention import retention_policy
+from store.maintenance import expire_snapshots, run_maintenance
+from store.retention import RetentionPolicy, retention_policy
 from store.trust import Authenticator, server_credentials
 from store.trust.guard import CallGuard
 
@@ -119,9 +120,7 @@ def start_server(settings: Settings) -> RunningServer:
             LakeWriter(lake),
             settings.server,
             server_id,
-            maintenance=lambda: run_maintenance(
-                lake, settings.server.snapshot_retention_s, retention
-            ),
+            chores=_writer_chores(lake, settings, retention),
         )
         guard = CallGuard(authenticator, lambda counter: pipeline.stats.add(**{counter: 1}))
         policy_file = settings.server.fleet_policy_file
@@ -167,6 +166,27 @@ def start_server(settings: Settings) -> RunningServer:
         http=http,
         http_address=http_address,
     )
+
+
+def _writer_chores(lake: WriterLake, settings: Settings, retention: RetentionPolicy) -> list[Chore]:
+    server = settings.server
+    return [
+        Chore(
+            "snapshot expiry",
+            max(1.0, server.snapshot_retention_s / 10),
+            lambda: expire_snapshots(lake, server.snapshot_retention_s),
+        ),
+        Chore(
+            "lake maintenance",
+            server.maintenance_interval_s,
+            lambda: run_maintenance(
+                lake,
+                server.snapshot_retention_s,
+                retention,
+                file_retention_s=server.file_retention_s,
+            ),
+        ),
+    ]
 
 
 async def _create_grpc_server(

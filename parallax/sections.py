@@ -179,7 +179,16 @@ class ServerSettings:
         900.0, "Seconds between lake maintenance runs (merge files, expire snapshots).", positive
     )
     snapshot_retention_s: float = _setting(
-        3600.0, "Maintenance expires lake snapshots older than this many seconds.", positive
+        300.0,
+        "Lake snapshots (time travel) older than this are expired, every tenth of it; "
+        "each kept snapshot makes every commit slower.",
+        positive,
+    )
+    file_retention_s: float = _setting(
+        3600.0,
+        "Data files no snapshot uses any more stay on disk this long (longer than any "
+        "reader's query), then maintenance deletes them.",
+        positive,
     )
     shutdown_grace_s: float = _setting(
         10.0, "On SIGTERM, seconds to let in-flight requests finish.", positive

@@ -16,9 +16,9 @@ remaining spans gives:
 - ``variants`` becomes the variants of the remaining spans (one scan of the spans'
   variant columns, on the runs after a deletion only).
 
-Time travel needs the watermark's snapshot. When maintenance has expired it (no run for
-longer than ``server.snapshot_retention_s`` while spans were deleted), the run rebuilds
-from scratch instead, which is exact by definition.
+Time travel needs the watermark's snapshot; snapshot expiry (store.maintenance) keeps the
+newest watermark in ``reconcile_runs``. When it has expired all the same, the run
+rebuilds from scratch instead, which is exact by definition.
 """
 
 from __future__ import annotations

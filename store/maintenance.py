@@ -3,13 +3,15 @@ delete unused files.
 
 Retention (store.retention) deletes the rows older than each table's horizon; spans go
 as whole files (one per UTC day). Group commits write many small files; merging them
-(within a day: merges keep the partitioning) keeps reads fast. Expired snapshots end time
-travel before ``snapshot_retention_s``; files are deleted from disk only once they have
-been unused for that long, so that a reader's running query never loses a file: the
-files of deleted days leave the disk a pass after ``snapshot_retention_s`` has passed,
-or at the first pass of the next UTC day while newer files wait (see below). Writes
-through the lake's WriterLake: each step is one short ``lake.transaction()``, so ingest
-commits take their turns between them.
+(within a day: merges keep the partitioning) keeps reads fast. Snapshots older than
+``snapshot_retention_s`` are expired, by the server every tenth of that
+(:func:`expire_snapshots`) as well as here: every DuckLake transaction reads the
+catalog's snapshot list, so each snapshot kept makes every commit a little slower
+(docs/performance.md). Files are deleted from disk only once they have been unused for
+``file_retention_s``, so that a reader's running query never loses a file: the files of
+deleted days leave the disk a pass after that, or at the first pass of the next UTC day
+while newer files wait (see below). Writes through the lake's WriterLake: each step is
+one short ``lake.transaction()``, so ingest commits take their turns between them.
 """
 
 from __future__ import annotations
@@ -38,12 +40,16 @@ def run_maintenance(
     retention: RetentionPolicy | None = None,
     now: datetime | None = None,
     progress: Progress = QUIET,
+    file_retention_s: float | None = None,
 ) -> dict[str, float]:
     """Run one maintenance pass on the writer's connection; return what it did (rows
     deleted per table as ``deleted_<table>``, data files before and after, seconds).
 
     ``retention`` None keeps every row; ``now`` is the time retention's cut-offs are
-    counted from (default: the current time). ``progress`` hears each step."""
+    counted from (default: the current time). ``progress`` hears each step.
+    ``file_retention_s`` is how long unused files stay (default: ``snapshot_retention_s``)."""
+    if file_retention_s is None:
+        file_retention_s = snapshot_retention_s
     started = time.monotonic()
     files_before = _data_file_count(lake.con)
     progress.phase("apply retention")
@@ -61,15 +67,15 @@ def run_maintenance(
             con.execute(call)
     # Files the previous passes scheduled for deletion go before this pass schedules more.
     progress.phase("cleanup old files")
-    _cleanup_old_files(lake, snapshot_retention_s)
+    _cleanup_old_files(lake, file_retention_s)
     progress.phase("expire snapshots")
-    _expire_snapshots(lake, snapshot_retention_s)
+    expire_snapshots(lake, snapshot_retention_s)
     progress.phase("delete orphaned files")
     with lake.transaction() as con:
         con.execute(
             f"CALL ducklake_delete_orphaned_files('{LAKE_ALIAS}', "
             "older_than => now() - to_microseconds(?))",
-            [round(max(snapshot_retention_s, ORPHAN_MIN_AGE_S) * 1e6)],
+            [round(max(file_retention_s, ORPHAN_MIN_AGE_S) * 1e6)],
         )
     result: dict[str, float] = {f"deleted_{table}": rows for table, rows in deleted.items()}
     result |= {
@@ -95,13 +101,15 @@ def run_maintenance(
 # cut-off's previous day (a file then waits at most a day longer).
 
 
-def _expire_snapshots(lake: WriterLake, keep_s: float) -> None:
-    """Expire the snapshots older than ``keep_s`` seconds (never the latest)."""
+def expire_snapshots(lake: WriterLake, keep_s: float) -> None:
+    """Expire the snapshots older than ``keep_s`` seconds; never the latest, nor the
+    reconciler's watermark (its next run may read the lake as of it: reconciler.expiry)."""
     with lake.transaction() as con:
         (versions,) = con.execute(
             f"SELECT list(snapshot_id) FROM ducklake_snapshots('{LAKE_ALIAS}') "
             "WHERE snapshot_time < now() - to_microseconds(?) AND snapshot_id < "
-            f"(SELECT max(snapshot_id) FROM ducklake_snapshots('{LAKE_ALIAS}'))",
+            f"(SELECT max(snapshot_id) FROM ducklake_snapshots('{LAKE_ALIAS}')) "
+            "AND snapshot_id IS DISTINCT FROM (SELECT max(to_snapshot) FROM reconcile_runs)",
             [round(keep_s * 1e6)],
         ).fetchone()
         if versions:

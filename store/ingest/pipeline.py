@@ -37,6 +37,7 @@ import duckdb
 from parallax.config import ServerSettings
 from parallax.ratelimit import RateLimitedLog
 from store.ingest import convert, grouping
+from store.ingest.chores import Chore, Chores
 from store.ingest.committing import GroupCommitter
 from store.ingest.convert import Converted, Incoming, InvalidRequest
 from store.ingest.grouping import GroupInHand
@@ -85,7 +86,7 @@ class IngestPipeline:
         writer: LakeWriter,
         settings: ServerSettings,
         server_id: str,
-        maintenance: Callable[[], object] | None = None,
+        chores: list[Chore] | None = None,
     ) -> None:
         self.settings = settings
         self.stats = IngestStats()
@@ -93,7 +94,7 @@ class IngestPipeline:
         self.lake_failure: str | None = None  # why the last commit failed; None after a success
         self._writer = writer
         self._server_id = server_id
-        self._maintenance = maintenance
+        self._chores = Chores(chores or [])
         self._limits = convert.span_limits(settings)
         self._in_flight = InFlight()
         self._committer = GroupCommitter(writer, self.stats, self._in_flight.answer)
@@ -308,9 +309,8 @@ class IngestPipeline:
 
     def _write_loop(self) -> None:
         next_stats = time.monotonic() + self.settings.stats_interval_s
-        next_maintenance = time.monotonic() + self.settings.maintenance_interval_s
         while True:
-            timeout = max(0.0, min(next_stats, next_maintenance) - time.monotonic())
+            timeout = max(0.0, min(next_stats, self._chores.next_due()) - time.monotonic())
             if self._groups.empty() and not self._writer_idle.is_set():
                 self._writer_idle.set()
                 self._requests.put(_WRITER_IDLE)  # wakes a converter holding a group
@@ -331,9 +331,7 @@ class IngestPipeline:
                 if now >= next_stats:
                     self._write_stats()
                     next_stats = now + self.settings.stats_interval_s
-                if now >= next_maintenance:
-                    self._run_maintenance()
-                    next_maintenance = time.monotonic() + self.settings.maintenance_interval_s
+                self._chores.run_due()
 
     def _write_group(self, group: list[PendingRequest], converted: Converted) -> None:
         started = time.monotonic()
@@ -387,11 +385,3 @@ class IngestPipeline:
             self._writer.write_stats(stats_row(self._server_id, counters, seconds, queued))
         except Exception as err:
             log.warning("could not record ingest stats: %s", err)
-
-    def _run_maintenance(self) -> None:
-        if self._maintenance is None:
-            return
-        try:
-            self._maintenance()
-        except Exception as err:
-            log.warning("lake maintenance failed (will retry next interval): %s", err)

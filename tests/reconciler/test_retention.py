@@ -92,13 +92,29 @@ def test_groups_with_no_span_left_leave_every_table(fleet):
     assert fleet.rows("SELECT min(hour) FROM traffic_hourly") == [(T0 + timedelta(days=5),)]
 
 
-def test_a_run_whose_snapshot_has_expired_rebuilds_after_a_deletion(fleet):
+def _deletion_after_a_run(fleet) -> None:
     fleet.commit([fleet.answer("fraud", "old", "gbm 2.3 fp32 cloud", at=60, label="legit")])
     fleet.commit([fleet.answer("fraud", "new", "gbm 2.3 fp32 cloud", at=5 * DAY, label="x")])
     fleet.reconcile(RULES, as_of=T0 + timedelta(days=5))
     fleet.commit([fleet.answer("fraud", "new", "gbm 2.3 int8 device", at=5 * DAY, label="x")])
-    # The watermark's snapshot expires (retention 0 s) in the pass that deletes 'old'.
+    # Every snapshot but the newest and the watermark expires (retention 0 s) in the pass
+    # that deletes 'old'.
     run_maintenance(fleet.lake, 0.0, TWO_DAYS, now=T0 + timedelta(days=5))
+
+
+def test_snapshot_expiry_keeps_the_watermark_so_the_next_run_stays_incremental(fleet):
+    _deletion_after_a_run(fleet)
+
+    report = fleet.reconcile(RULES, as_of=T0 + timedelta(days=5))
+
+    assert report.mode == "incremental"
+    assert fleet.rows("SELECT input_fingerprint, variants FROM reconciled") == [("new", 2)]
+
+
+def test_a_run_whose_snapshot_has_expired_rebuilds_after_a_deletion(fleet):
+    _deletion_after_a_run(fleet)
+    (watermark,) = fleet.rows("SELECT max(to_snapshot) FROM reconcile_runs")[0]
+    fleet.con.execute("CALL ducklake_expire_snapshots('lake', versions => [?])", [watermark])
 
     report = fleet.reconcile(RULES, as_of=T0 + timedelta(days=5))
 

@@ -11,6 +11,9 @@ from pathlib import Path
 
 from store import open_writer
 from store.maintenance import run_maintenance
+from tests.otlp import export_request, inference_span
+from tests.servers import OtlpClient, lake_rows
+from tests.waiting import wait_until
 
 
 def _insert_spans(con, count: int) -> None:
@@ -86,3 +89,27 @@ def test_files_the_catalog_does_not_know_go_once_an_hour_old(store_settings):
 
         assert (stale.exists(), fresh.exists()) == (False, True)
         assert lake.con.execute("SELECT count(*) FROM spans").fetchone()[0] == 1
+
+
+def test_the_server_expires_snapshots_every_tenth_of_their_retention_while_it_ingests(
+    make_server, store_settings
+):
+    """Every commit reads the catalog's snapshot list: the server keeps it short between
+    maintenance passes (an hour apart here)."""
+    server = make_server(snapshot_retention_s=1.0, maintenance_interval_s=3600)
+    client = OtlpClient(server.address)
+    for seq in range(1, 31):  # thirty commits, over more than a second
+        client.export(export_request([inference_span()]), node_id="node-a", seq=seq)
+        time.sleep(0.05)
+    client.close()
+
+    def snapshots_older_than(seconds: float) -> int:
+        return lake_rows(
+            store_settings,
+            "SELECT count(*) FROM ducklake_snapshots('lake') "
+            "WHERE snapshot_time < now() - to_microseconds(?)",
+            [round(seconds * 1e6)],
+        )[0][0]
+
+    wait_until(lambda: snapshots_older_than(3.0) <= 1, timeout=30)  # the newest may stay
+    assert lake_rows(store_settings, "SELECT count(*) FROM spans") == [(30,)]

@@ -147,7 +147,9 @@ def test_parallax_maintain_applies_retention_and_refuses_a_short_ledger(
 def test_a_healthy_client_sees_every_request_acknowledged_and_stored_while_retention_runs(
     make_server, store_settings
 ):
-    server = make_server(maintenance_interval_s=0.2, snapshot_retention_s=0.001)
+    server = make_server(
+        maintenance_interval_s=0.2, snapshot_retention_s=0.001, file_retention_s=0.001
+    )
     client = OtlpClient(server.address)
     old_ns = int((time.time() - 5 * DAY) * 1e9)
     client.export(
