@@ -29,6 +29,9 @@ def make_collector(tmp_path):
                 buffer_dir=str(tmp_path / "buffer"),
                 retry_initial_s=0.05,
                 retry_max_s=0.5,
+                # Many tests leave the backend down on purpose: stopping then gives up
+                # flushing after a second (tests that need the flush set their own).
+                shutdown_flush_s=1.0,
             ),
             **overrides,
         )

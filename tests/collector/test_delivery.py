@@ -17,6 +17,8 @@ from tests.otlp import export_request, inference_span
 from tests.servers import OtlpClient, collector_process, free_port, lake_rows, server_process
 from tests.waiting import wait_until
 
+OUTAGE_S = 20
+
 pytestmark = pytest.mark.slow
 
 
@@ -70,7 +72,9 @@ def assert_exactly_once(lake, app: App, timeout: float = 120) -> None:
     assert set(stored) <= app.attempted
 
 
-def test_steady_load_through_a_60_second_backend_outage_arrives_exactly_once(tmp_path):
+def test_steady_load_through_a_20_second_backend_outage_arrives_exactly_once(tmp_path):
+    """Twenty seconds are ten times the longest retry backoff here; longer outages with
+    the stock SDK beside the collector are bench/collector.py's (30 s)."""
     lake, port = tmp_path / "lake", free_port()
     server = server_process(lake, listen=f"127.0.0.1:{port}")
     collector = collector_process(f"127.0.0.1:{port}", tmp_path / "buffer", retry_max_s=2)
@@ -79,12 +83,12 @@ def test_steady_load_through_a_60_second_backend_outage_arrives_exactly_once(tmp
     time.sleep(3)
     assert server.stop() == 0
     outage_started = time.monotonic()
-    time.sleep(60)
+    time.sleep(OUTAGE_S)
     acknowledged_during_outage = len(app.acknowledged)
     server = server_process(lake, listen=f"127.0.0.1:{port}")
     time.sleep(3)
     app.stop()
-    assert acknowledged_during_outage > 0 and time.monotonic() - outage_started >= 60
+    assert acknowledged_during_outage > 0 and time.monotonic() - outage_started >= OUTAGE_S
     assert_exactly_once(lake, app, timeout=240)
     assert set(stored_span_ids(lake)) == app.acknowledged  # nothing failed: all were OK
     assert collector.stop() == 0
