@@ -77,21 +77,25 @@ def migrate(con: duckdb.DuckDBPyConnection, directory: Path | None = None) -> in
             "CREATE TABLE IF NOT EXISTS parallax_schema "
             "(version INTEGER NOT NULL, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
         )
-    for migration in migrations[version:]:
-        con.execute("BEGIN")
-        try:
+    pending = migrations[version:]
+    if not pending:
+        return version
+    # One transaction for every pending migration: a lake is upgraded whole or not at
+    # all, and a new lake costs one DuckLake commit instead of one per migration.
+    con.execute("BEGIN")
+    try:
+        for migration in pending:
             con.execute(migration.sql())
             con.execute(
                 "INSERT INTO parallax_schema VALUES (?, ?, now())",
                 [migration.version, migration.name],
             )
-            con.execute("COMMIT")
-        except Exception:
-            with contextlib.suppress(duckdb.Error):  # a failed COMMIT has ended it already
-                con.execute("ROLLBACK")
-            raise
-        version = migration.version
-    return version
+        con.execute("COMMIT")
+    except Exception:
+        with contextlib.suppress(duckdb.Error):  # a failed COMMIT has ended it already
+            con.execute("ROLLBACK")
+        raise
+    return pending[-1].version
 
 
 def check_readable(con: duckdb.DuckDBPyConnection) -> None:

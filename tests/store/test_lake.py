@@ -72,6 +72,23 @@ def test_an_older_lake_is_upgraded_in_place(store_settings, tmp_path):
         assert lake.con.execute("SELECT model_name FROM inferences").fetchall() == [("m",)]
 
 
+def test_a_lake_is_upgraded_whole_or_not_at_all(store_settings, tmp_path):
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    shutil.copy(MIGRATIONS_DIR / "0001_spans.sql", migrations)
+    open_writer(store_settings, migrations_dir=migrations).close()
+    shutil.copy(MIGRATIONS_DIR / "0002_ingest_stats.sql", migrations)
+    (migrations / "0003_broken.sql").write_text("CREATE TABLE broken (x NO_SUCH_TYPE);")
+    with pytest.raises(duckdb.Error):
+        open_writer(store_settings, migrations_dir=migrations)
+    with connect(store_settings) as con:
+        assert current_version(con) == 1
+        tables = {
+            name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        }
+        assert "ingest_stats" not in tables  # 0002 went with the broken 0003
+
+
 def test_a_lake_from_a_newer_parallax_is_refused(store_settings, tmp_path):
     newer = tmp_path / "newer_migrations"
     shutil.copytree(MIGRATIONS_DIR, newer)
