@@ -168,6 +168,7 @@ def test_hostile_links_to_the_sql_page_run_nothing_until_run_and_then_change_and
         query = _fill(template, lake_copy)
         browser.get(f"{dashboard_on_copy}/sql?{urlencode({'q': query, 'refresh': 'false'})}")
         _wait_for_text(browser, "Nothing has run yet")
+        _wait_for(browser, "textarea")  # Streamlit draws the page's elements one by one
         assert browser.find_element(By.TAG_NAME, "textarea").get_attribute("value") == query
         assert _lake_files(lake_copy) == before, f"{query} ran before Run was pressed"
         _press_run(browser)
