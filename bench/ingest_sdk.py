@@ -6,6 +6,9 @@ with its defaults except the endpoint, creating spans paced at ``rate`` per seco
 ``duration_s``. Spans the processor dropped because its queue was full are the spans
 created but never handed to the exporter nor left queued at exit. After the app exits
 the server is stopped and the lake counted: it must hold exactly the exported spans.
+The same app runs first against the no-op receiver: what the SDK itself can export on this
+machine (its exporter encodes every span in Python and sends one export at a time), the
+ceiling for the server's figure.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 from bench.children import Children, app_result, start_app
 from bench.ingest_load import per_100k_spans
-from bench.ingest_targets import start_parallax, verify_lake
+from bench.ingest_targets import start_noop, start_parallax, verify_lake
 from bench.procfs import status_kib, tree_cpu_s
 
 APP_EXIT_GRACE_S = 120  # the SDK's shutdown exports what is queued (its own 30 s bound)
@@ -31,9 +34,11 @@ def run_sdk_cell(
     children: Children,
     env: dict[str, str],
 ) -> dict[str, Any]:
-    """Run the app at ``rate`` spans/s against a fresh server; the cell's figures."""
+    """Run the app at ``rate`` spans/s against the no-op receiver, then against a fresh
+    server; the cell's figures (the no-op run's under ``noop``)."""
     run_dir = workdir / "sdk"
     run_dir.mkdir()
+    noop = _against_noop(rate, duration_s, warmup_s, run_dir, children, env)
     lake = run_dir / "lake"
     server = start_parallax(children, lake, run_dir, env)
     cpu0 = tree_cpu_s(server.pid)
@@ -49,6 +54,31 @@ def run_sdk_cell(
         "verification": check,
         "server_exit": {"code": code, "seconds": stop_s},
         "app": app,
+        "noop": noop,
+    }
+
+
+def _against_noop(
+    rate: int,
+    duration_s: float,
+    warmup_s: float,
+    run_dir: Path,
+    children: Children,
+    env: dict[str, str],
+) -> dict[str, Any]:
+    receiver = start_noop(children, run_dir, env)
+    app, _ = start_app(children, run_dir, "sdk-noop", receiver.address, duration_s, rate)
+    app = app_result(app, duration_s + APP_EXIT_GRACE_S)
+    receiver.stop(60)
+    figures = sdk_figures(app, rate, duration_s, warmup_s, 0.0, 0)
+    return {
+        key: figures[key]
+        for key in (
+            "produced_spans_per_s",
+            "dropped_by_sdk_queue",
+            "exported_spans_per_s",
+            "export_latency_ms",
+        )
     }
 
 

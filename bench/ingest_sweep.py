@@ -73,7 +73,7 @@ class SweepPlan:
         )
 
     def load_runs(self) -> int:
-        return 2 * len(self.cells()) + (1 if self.sdk_rate else 0)
+        return 2 * len(self.cells()) + (2 if self.sdk_rate else 0)  # SDK: no-op, then parallax
 
     def runtime_text(self) -> str:
         """What the sweep runs and how long it takes: typically, and at most."""
@@ -83,8 +83,12 @@ class SweepPlan:
         send_bound = self.shape("gzip", 1).bound_s()
         worst_s = 2 * len(self.cells()) * (send_bound + STEP_TIMEOUTS_S)
         if self.sdk_rate:
-            worst_s += self.duration_s + APP_EXIT_GRACE_S + STEP_TIMEOUTS_S
-        sdk = f" + the stock-SDK cell at {self.sdk_rate:,} spans/s" if self.sdk_rate else ""
+            worst_s += 2 * (self.duration_s + APP_EXIT_GRACE_S + STEP_TIMEOUTS_S)
+        sdk = (
+            f" + the stock-SDK cell at {self.sdk_rate:,} spans/s (no-op receiver + parallax server)"
+            if self.sdk_rate
+            else ""
+        )
         return (
             f"{len(self.compressions)} compressions x {len(self.inflight)} in-flight counts"
             f" x (no-op receiver + parallax server){sdk} = {runs} runs of"

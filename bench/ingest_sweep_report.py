@@ -133,6 +133,18 @@ def sdk_lines(sdk: dict[str, Any]) -> list[str]:
         f"  export latency p50 {latency['p50']} ms, p99 {latency['p99']} ms"
         f" ({latency['n']:,} exports); server CPU {sdk['server_cpu_s_per_100k_spans']} s"
         f" per 100k spans, peak RSS {sdk['server_peak_rss_mib']} MiB",
+        *_sdk_noop_lines(sdk.get("noop")),
+    ]
+
+
+def _sdk_noop_lines(noop: dict[str, Any] | None) -> list[str]:
+    if not noop:
+        return []
+    latency = noop["export_latency_ms"]
+    return [
+        f"  the same app against the no-op receiver (the SDK's own ceiling):"
+        f" {noop['exported_spans_per_s'] or 0:,} spans/s exported, {noop['dropped_by_sdk_queue']:,}"
+        f" dropped, export latency p50 {latency['p50']} ms, p99 {latency['p99']} ms",
     ]
 
 

@@ -29,8 +29,8 @@ def test_in_flight_total_is_split_evenly_over_client_processes() -> None:
 def test_default_sweep_states_its_runs_and_bound_up_front() -> None:
     plan = SweepPlan(("gzip", "none"), (8, 16, 64, 256), 1, 512, 20, 30.0, 3.0, 30.0, 20.0, 10_000)
     text = plan.runtime_text()
-    assert plan.load_runs() == 17
-    assert "17 runs of 30 s: 8.5 min of load" in text
+    assert plan.load_runs() == 18  # 8 cells x (no-op + server) + the SDK app x (no-op + server)
+    assert "18 runs of 30 s: 9.0 min of load" in text
     assert "at most" in text
 
 

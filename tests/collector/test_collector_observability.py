@@ -29,8 +29,9 @@ def test_counts_match_what_apps_sent_and_what_the_server_kept(server, make_colle
     assert post(collector.http_address, b"{}", "text/plain").status == 415
     metrics = collector.observability.metrics_address
     scrape = wait_until(
-        lambda: (got := Scrape(metrics)).value("parallax_collector_spans_delivered_total") == 50
-        and got
+        lambda: (
+            (got := Scrape(metrics)).value("parallax_collector_spans_delivered_total") == 50 and got
+        )
     )
     assert scrape.value("parallax_collector_spans_received_total") == 50
     assert scrape.value("parallax_requests_total", transport="grpc", method=EXPORT, code="OK") == 4

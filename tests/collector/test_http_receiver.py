@@ -150,9 +150,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_a_slow_app_holds_only_its_slot_and_a_busy_collector_answers_429(
-    backend, make_collector
-):
+def test_a_slow_app_holds_only_its_slot_and_a_busy_collector_answers_429(backend, make_collector):
     server, store = backend
     collector = make_collector(server.address, max_concurrent_exports=1)
     slow = raw_connection(collector.http_address)

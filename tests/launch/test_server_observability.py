@@ -176,8 +176,10 @@ def test_the_reconciler_reports_its_runs_lag_and_the_findings_open_in_the_lake(s
         client.export(export_request(spans), node_id="edge-1", seq=1)
         metrics = server.observability.metrics_address
         scrape = wait_until(
-            lambda: (got := Scrape(metrics)).value("parallax_findings_open", kind="diverging pair")
-            and got
+            lambda: (
+                (got := Scrape(metrics)).value("parallax_findings_open", kind="diverging pair")
+                and got
+            )
         )
     finally:
         server.stop()

@@ -92,8 +92,6 @@ def shared(tmp_path_factory) -> Iterator[tuple[RunningServer, StoreSettings]]:
     server.stop()
 
 
-
-
 def test_spans_from_the_stock_sdk_http_exporter_land_in_the_lake(shared):
     server, store = shared
     resource = Resource.create({conv.SERVICE_NAME: "fraud-app", conv.HOST_ID: "edge-sdk"})
@@ -246,9 +244,9 @@ def test_a_batch_sent_twice_is_acknowledged_twice_and_stored_once_whatever_the_t
     assert post(server.http_address, request.SerializeToString(), headers=batch).status == 200
     OtlpClient(server.address).export(request, node_id=node, seq=7)
     assert spans_of(store, node) == 3
-    assert lake_rows(
-        store, "SELECT count(*) FROM ingested_batches WHERE node_id = ?", [node]
-    ) == [(1,)]
+    assert lake_rows(store, "SELECT count(*) FROM ingested_batches WHERE node_id = ?", [node]) == [
+        (1,)
+    ]
 
 
 def test_a_malformed_batch_header_is_400_and_nothing_is_stored(shared):

@@ -46,9 +46,7 @@ class Secured:
         return context
 
     def spans_of(self, node: str) -> int:
-        return lake_rows(
-            self.store, "SELECT count(*) FROM spans WHERE node_id = ?", [node]
-        )[0][0]
+        return lake_rows(self.store, "SELECT count(*) FROM spans WHERE node_id = ?", [node])[0][0]
 
 
 @pytest.fixture(scope="module")
