@@ -47,6 +47,28 @@ def test_a_postgresql_catalog_allows_several_writers_and_readers(scale_out_setti
         assert reader.execute("SELECT count(*) FROM inferences").fetchone() == (2,)
 
 
+def test_overlapping_writer_transactions_on_postgresql_both_commit_retrying_quickly(
+    scale_out_settings,
+):
+    """Both claim the next snapshot id; the second commit retries after 2 ms (DuckLake's
+    default, 100 ms growing by half each retry, throttled two writers to ~11 commits/s)."""
+    insert = (
+        "INSERT INTO spans (trace_id, span_id, name, start_time, ingested_at, feature) "
+        "VALUES (?, ?, 'n', now(), now(), 'f')"
+    )
+    with open_writer(scale_out_settings) as first, open_writer(scale_out_settings) as second:
+        for writer in (first, second):
+            assert writer.con.execute(
+                "SELECT current_setting('ducklake_retry_wait_ms'), "
+                "current_setting('ducklake_max_retry_count')"
+            ).fetchone() == (2, 20)
+        with first.transaction() as one, second.transaction() as two:
+            one.execute(insert, ["a", "a"])
+            two.execute(insert, ["b", "b"])
+        reader = connect(scale_out_settings, read_only=True)
+        assert reader.execute("SELECT count(*) FROM inferences").fetchone() == (2,)
+
+
 def test_two_ingest_servers_on_one_catalog_store_every_acknowledged_span(scale_out_settings):
     env = {
         "PARALLAX_STORE_CATALOG": scale_out_settings.catalog,
