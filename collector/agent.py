@@ -7,15 +7,17 @@
 An app's export is acknowledged once it is durable in the buffer; the shipper delivers
 buffered batches whenever the backend is reachable. SIGTERM/SIGINT: stop receiving,
 buffer what was accepted, ship for up to ``shutdown_flush_s``, keep the rest on disk.
+When a thread of it dies (``collector.metrics.liveness``), it stops and exits 1 for its
+supervisor to restart it (parallax.supervision).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -49,6 +51,7 @@ from parallax.exposure import is_loopback, require_loopback_unless_secured
 from parallax.observability import Observability
 from parallax.otlp_grpc import TRACE_SERVICE
 from parallax.otlp_http import OtlpHttpListener
+from parallax.supervision import serve_until_stopped, stop_on_signals
 
 log = logging.getLogger("parallax.collector")
 RECEIVER_GRACE_S = 5.0
@@ -262,16 +265,26 @@ def start_collector(
     return collector
 
 
-def run_collector(settings: Settings, otel: OtelEnvironment = NO_OTEL) -> int:
-    """Run until SIGTERM/SIGINT; return the exit code."""
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+def run_collector(
+    settings: Settings,
+    otel: OtelEnvironment = NO_OTEL,
+    on_ready: Callable[[RunningCollector], None] | None = None,
+) -> int:
+    """Run until SIGTERM/SIGINT; return the exit code (1: a thread of it died)."""
+    stop = stop_on_signals()
     collector = start_collector(settings.collector, otel)
     print(f"parallax collector listening on {collector.address}", flush=True)
-    stop.wait()
+    if on_ready:
+        on_ready(collector)
+    problems = partial(_problem, collector)
+    if serve_until_stopped("the collector", problems, collector.stop, stop):
+        return 1
     collector.stop()
     return 0
+
+
+def _problem(collector: RunningCollector) -> str | None:
+    return "; ".join(liveness(collector)) or None
 
 
 def uplink_files(settings: CollectorSettings, otel: OtelEnvironment = NO_OTEL) -> UplinkFiles:

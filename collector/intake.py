@@ -7,6 +7,11 @@ for up to ``batch_linger_ms``, ``batch_max_spans`` or ``batch_max_bytes`` and ap
 as one record. Serialized OTLP requests concatenate into one valid request (protobuf
 merges repeated fields), so grouping costs no parsing. Every app's export is
 acknowledged only after the record holding it is durable (the buffer's fsync policy).
+
+Should the intake thread die all the same (a bug, not an input: the buffer's own errors
+are answered per group), every export it holds or has queued is answered with the cause
+at once and later ones are refused, so no app waits for its deadline; the collector's
+liveness then names the death and ``parallax collector`` exits 1 (parallax.supervision).
 """
 
 from __future__ import annotations
@@ -33,6 +38,10 @@ class _Export:
 _STOP = object()
 
 
+class IntakeStopped(RuntimeError):
+    """The intake thread is gone: the export was not buffered (the app may retry)."""
+
+
 class Intake:
     """Accepts serialized exports and resolves each one's future once it is durable."""
 
@@ -44,6 +53,9 @@ class Intake:
         self._queue: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="collector-intake", daemon=True)
         self.append_failure: str | None = None  # why the last append failed; None after a success
+        self.death: str | None = None  # why the thread ended other than by close()
+        self._holding: list[_Export] = []  # taken from the queue, not yet answered
+        self._submitting = threading.Lock()  # a submit never lands behind the last drain
 
     def start(self) -> None:
         self._thread.start()
@@ -55,7 +67,11 @@ class Intake:
     def submit(self, payload: bytes, span_count: int) -> Future:
         """Queue one export; the future yields its buffer sequence once durable."""
         export = _Export(payload, span_count)
-        self._queue.put(export)
+        with self._submitting:
+            if self.death is None:
+                self._queue.put(export)
+                return export.future
+        export.future.set_exception(IntakeStopped(self.death))
         return export.future
 
     def close(self, timeout: float = 30.0) -> None:
@@ -64,17 +80,37 @@ class Intake:
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        while True:
-            group, stop = self._next_group()
-            if group:
-                self._append(group)
-            if stop:
-                return
+        try:
+            while True:
+                group, stop = self._next_group()
+                if group:
+                    self._append(group)
+                if stop:
+                    return
+        except BaseException as err:  # the thread ends here; its traceback goes to the log
+            self._die(err)
+
+    def _die(self, err: BaseException) -> None:
+        with self._submitting:
+            self.death = f"the intake thread died: {err!r}"
+            log.critical("%s", self.death, exc_info=err)
+            waiting = [*self._holding]
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(item, _Export):
+                    waiting.append(item)
+        for export in waiting:
+            if not export.future.done():
+                export.future.set_exception(IntakeStopped(self.death))
 
     def _next_group(self) -> tuple[list[_Export], bool]:
         first = self._queue.get()
         if first is _STOP:
             return [], True
+        self._holding.append(first)
         group, spans, size = [first], first.span_count, len(first.payload)
         deadline = time.monotonic() + self._linger_s
         while spans < self._max_spans and size < self._max_bytes:
@@ -89,6 +125,7 @@ class Intake:
                 break
             if item is _STOP:
                 return group, True
+            self._holding.append(item)
             if (
                 spans + item.span_count > self._max_spans
                 or size + len(item.payload) > self._max_bytes
@@ -108,9 +145,16 @@ class Intake:
         except Exception as err:  # disk full, I/O error: the apps retry
             self.append_failure = f"the buffer refused a batch: {err}"
             log.error("could not buffer %d exports: %s", len(group), err)
-            for export in group:
-                export.future.set_exception(err)
+            self._answer(group, error=err)
             return
         self.append_failure = None
+        self._answer(group, seq=seq)
+
+    def _answer(self, group: list[_Export], seq: int = 0, error: Exception | None = None) -> None:
+        answered = {id(export) for export in group}
+        self._holding = [export for export in self._holding if id(export) not in answered]
         for export in group:
-            export.future.set_result(seq)
+            if error is None:
+                export.future.set_result(seq)
+            else:
+                export.future.set_exception(error)

@@ -16,9 +16,7 @@ import contextlib
 import logging
 import os
 import resource
-import signal
 import socket
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,7 @@ from parallax.exposure import require_loopback_unless_secured
 from parallax.observability import Observability
 from parallax.otlp_grpc import TRACE_SERVICE
 from parallax.otlp_http import OtlpHttpListener
+from parallax.supervision import serve_until_stopped, stop_on_signals
 from reconciler import ReconcilerLoop
 from store import StoreError, WriterLake, open_writer
 from store.fleet import FleetService
@@ -50,13 +49,11 @@ from store.trust.guard import CallGuard
 
 log = logging.getLogger("parallax.server")
 
-HEALTH_CHECK_INTERVAL_S = 1.0
 CONNECTION_AGE_GRACE_MS = 60_000
 HANDSHAKE_TIMEOUT_MS = 10_000
 # Descriptors kept for everything but client connections: the lake's files, the
 # catalog, logs, the reconciler's connection.
 RESERVED_DESCRIPTORS = 256
-STOP_AFTER_FAILURE_S = 15.0
 
 
 @dataclass
@@ -234,26 +231,13 @@ def _connections_within_fd_limit(server: ServerSettings) -> int:
 
 
 def run_server(settings: Settings, on_ready: Callable[[RunningServer], None] | None = None) -> int:
-    """Serve until SIGTERM/SIGINT; return the process exit code."""
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    """Serve until SIGTERM/SIGINT; return the process exit code (1: ingest cannot go on)."""
+    stop = stop_on_signals()
     server = start_server(settings)
     print(f"parallax server listening on {server.address}", flush=True)
     if on_ready:
         on_ready(server)
-    problem = None
-    while not stop.wait(HEALTH_CHECK_INTERVAL_S):
-        problem = server.pipeline.problem()
-        if problem:
-            log.critical("ingest cannot go on (%s): exiting for a supervisor to restart", problem)
-            break
-    if problem:
-        # Best effort within a bound: a stuck stage may never let the stop finish.
-        # Nothing unacknowledged is lost by exiting (acknowledgements follow commits).
-        stopper = threading.Thread(target=server.stop, name="stop-after-failure", daemon=True)
-        stopper.start()
-        stopper.join(STOP_AFTER_FAILURE_S)
+    if serve_until_stopped("ingest", server.pipeline.problem, server.stop, stop):
         return 1
     log.info("shutting down: finishing in-flight requests")
     server.stop()
