@@ -9,8 +9,9 @@
 Every byte a client sends may be hostile, and a scraper must still be answered next to
 it: headers are bounded (``MAX_HEADER_BYTES``), bodies refused past ``MAX_BODY_BYTES``, a
 connection that sends nothing (or headers too slowly) for ``IDLE_TIMEOUT_S`` is closed,
-at most ``MAX_CONNECTIONS`` are open at once (later ones are closed at once), and the
-registry is rendered off the event loop so a slow collector cannot stall /healthz.
+at most ``MAX_CONNECTIONS`` are open at once (past that a new one takes the place of the
+longest idle: parallax.http_listener), and the registry is rendered off the event loop
+so a slow collector cannot stall /healthz.
 Tornado serves it on its own event loop thread. The listener only reads; it does not
 authenticate, so an address beyond loopback should be one only the scrapers can reach
 (docs/operations.md). Imported only by components that install tornado and

@@ -119,6 +119,10 @@ class OtlpHttpListener(Generic[T]):
     def connections_refused(self) -> int:
         return self._server.connections_refused if self._server else 0
 
+    @property
+    def connections_evicted(self) -> int:
+        return self._server.connections_evicted if self._server else 0
+
     async def start(self, key: str, listen: str) -> str:
         """Listen on HOST:PORT (run on the event loop); the address bound."""
         sockets, address = bind_listen(key, listen)

@@ -120,13 +120,27 @@ def test_slow_clients_are_closed_at_the_idle_timeout_and_never_delay_a_scrape(mo
         health.stop()
 
 
-def test_a_connection_flood_past_the_bound_is_closed_at_once_and_scrapes_resume(listener):
+def test_a_flood_of_idle_connections_cannot_keep_a_scrape_out(listener):
     flood = [connect(listener.address) for _ in range(metrics_http.MAX_CONNECTIONS)]
     for client in flood:  # each one accepted and holding its place with a partial request
         client.sendall(b"GET /metrics HTTP/1.1\r\n")
+    wait_until(lambda: listener._server.open_connections == metrics_http.MAX_CONNECTIONS)
+    # in the place of the longest-waiting one
+    assert Scrape(listener.address).value("parallax_test_events_total") == 3
+    assert answer_of(flood[0]) == b""  # closed by the listener, never answered
+    assert listener._server.connections_evicted == 1
+
+
+def test_past_the_bound_with_every_connection_inside_a_request_a_new_one_is_closed(listener):
+    inside = [connect(listener.address) for _ in range(metrics_http.MAX_CONNECTIONS)]
+    for client in inside:  # a whole head, then a body that never comes
+        client.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+    wait_until(lambda: listener._server.open_connections == metrics_http.MAX_CONNECTIONS)
+    wait_until(lambda: listener._server.connections_waiting == 0)  # every head has arrived
     one_too_many = connect(listener.address)
     assert answer_of(one_too_many) == b""
-    for client in flood:
+    assert listener._server.connections_refused == 1
+    for client in inside:
         client.close()
     wait_until(lambda: answered(listener.address))  # once the listener has seen the closes
     assert_scrape_answered(listener.address)

@@ -57,17 +57,36 @@ def test_slow_headers_and_slow_bodies_never_delay_a_healthy_client_and_are_cut_o
     assert healthy_export(server, store, "edge-slow-neighbour") == 2
 
 
-def test_connections_past_the_bound_are_closed_at_once_and_idle_ones_are_cut(bounded):
+def test_past_the_bound_a_client_takes_the_place_of_the_longest_idle_connection(bounded):
     server, store = bounded
     wait_until(lambda: server.http.open_connections == 0)  # earlier clients are gone
     idle = [raw_connection(server.http_address) for _ in range(MAX_CONNECTIONS)]
     wait_until(lambda: server.http.open_connections == MAX_CONNECTIONS)
+    evicted = server.http.connections_evicted
+    assert healthy_export(server, store, "edge-after-flood") == 1  # not kept out
+    assert server.http.connections_evicted == evicted + 1
+    assert closed_by_server(idle[0])
+    wait_until(lambda: all(closed_by_server(sock) for sock in idle))  # the idle timeout
+
+
+def test_past_the_bound_with_every_connection_inside_a_request_a_new_one_is_closed(bounded):
+    server, store = bounded
+    wait_until(lambda: server.http.open_connections == 0)
+    inside = [raw_connection(server.http_address) for _ in range(MAX_CONNECTIONS)]
+    for sock in inside:  # a whole head, then a body that never comes
+        sock.sendall(
+            b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+            b"Content-Length: 1000\r\n\r\n"
+        )
+    listening = server.http._server
+    wait_until(lambda: listening.open_connections == MAX_CONNECTIONS)
+    wait_until(lambda: listening.connections_waiting == 0)  # every head has arrived
     refused = server.http.connections_refused
     one_too_many = raw_connection(server.http_address)
     wait_until(lambda: closed_by_server(one_too_many))
     assert server.http.connections_refused == refused + 1
-    wait_until(lambda: all(closed_by_server(sock) for sock in idle))  # the idle timeout
-    assert healthy_export(server, store, "edge-after-flood") == 1
+    wait_until(lambda: all(closed_by_server(sock) for sock in inside))  # the body timeout
+    assert healthy_export(server, store, "edge-after-slow-bodies") == 1
 
 
 def test_headers_past_their_bound_close_the_connection_and_the_next_client_is_served(bounded):
