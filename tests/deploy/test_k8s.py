@@ -214,3 +214,32 @@ def test_the_backend_namespace_enforces_the_restricted_pod_security_standard():
     for workload in (r for r in applied_resources() if r["kind"] in WORKLOADS):
         uses_host = any("hostPath" in v for v in workload["spec"]["template"]["spec"]["volumes"])
         assert uses_host == (workload["metadata"]["namespace"] == "parallax-edge")
+
+
+PROMETHEUS = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+}
+
+
+def test_every_pod_admits_its_ports_and_its_metrics_only_to_prometheus():
+    policies = [r for r in applied_resources() if r["kind"] == "NetworkPolicy"]
+    for component, pod in pods().items():
+        namespace = pod.workload["metadata"]["namespace"]
+        (policy,) = [
+            p
+            for p in policies
+            if p["metadata"]["namespace"] == namespace
+            and p["spec"]["podSelector"]["matchLabels"].items() <= pod.labels.items()
+        ]
+        admitted = {
+            port["port"]: rule.get("from")
+            for rule in policy["spec"]["ingress"]
+            for port in rule["ports"]
+        }
+        served = {port["name"] for port in pod.container["ports"]}
+        assert set(admitted) == served, component  # nothing it serves is shut out
+        for name, sources in admitted.items():
+            # the metrics ports do not authenticate; every other port does (TLS, tokens,
+            # sign-in) and is open to any peer
+            assert sources == ([PROMETHEUS] if name == "metrics" else None), (component, name)
