@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.children import Children, app_result, log_lines, start_app, start_targets
-from bench.procfs import status_kib, thread_cpu, tree_cpu_s
+from bench.procfs import status_kib, thread_cpu, top_threads, tree_cpu_s
 from bench.watching import LakeCounter, MachineMeter, Watch, wait_lake
 
 
@@ -101,18 +101,8 @@ def run_throughput(
             "collector_peak_rss_mib": round(
                 max(collector_peak, watch.peak_kib.get("collector", 0)) / 1024, 1
             ),
-            "collector_threads_top": _top_threads(threads0, threads1),
+            "collector_threads_top": top_threads(threads0, threads1, top=6),
             "collector_exit": collector_exit,
             "collector_log": log_lines(run_dir / "collector.log"),
         }
     return out
-
-
-def _top_threads(before: dict, after: dict, top: int = 6) -> list[dict[str, Any]]:
-    rows = []
-    for tid, (name, cpu) in after.items():
-        used = cpu - before.get(tid, (name, 0.0))[1]
-        if used > 0:
-            rows.append({"tid": tid, "name": name, "cpu_s": round(used, 2)})
-    rows.sort(key=lambda row: -row["cpu_s"])
-    return rows[:top]

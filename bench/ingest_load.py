@@ -24,7 +24,15 @@ from typing import Any
 import numpy as np
 
 from bench.otlp_clients import Box, ClientSpec, Tally, run_client
-from bench.procfs import CLOCK_TICKS, Monitor, machine_jiffies, status_kib, thread_cpu, tree_cpu_s
+from bench.procfs import (
+    CLOCK_TICKS,
+    Monitor,
+    machine_jiffies,
+    status_kib,
+    thread_cpu,
+    top_threads,
+    tree_cpu_s,
+)
 from bench.report import latency_ms
 
 READY_TIMEOUT_S = 90  # building a client's request pool (~1 s) and connecting
@@ -250,18 +258,6 @@ def cpu_timeline(samples: list[dict[str, float]]) -> list[float]:
         round((b["server_cpu_s"] - a["server_cpu_s"]) / max(1e-6, b["t"] - a["t"]), 2)
         for a, b in itertools.pairwise(samples)
     ]
-
-
-def top_threads(before: dict, after: dict, wall_s: float, top: int = 8) -> list[dict]:
-    rows = []
-    for tid, (name, cpu) in after.items():
-        used = cpu - before.get(tid, (name, 0.0))[1]
-        if used > 0:
-            rows.append({"tid": tid, "name": name, "cpu_s": round(used, 2)})
-    rows.sort(key=lambda row: -row["cpu_s"])
-    for row in rows:
-        row["cores"] = round(row["cpu_s"] / wall_s, 2)
-    return rows[:top]
 
 
 def wait_for_quiet(max_wait_s: float, threshold_cores: float = 0.3) -> dict[str, Any]:

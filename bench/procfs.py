@@ -64,6 +64,26 @@ def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
     return threads
 
 
+def top_threads(
+    before: dict[int, tuple[str, float]],
+    after: dict[int, tuple[str, float]],
+    wall_s: float | None = None,
+    top: int = 8,
+) -> list[dict]:
+    """The ``top`` threads by CPU seconds between two ``thread_cpu`` readings; with
+    ``wall_s``, each one's cores too."""
+    rows = []
+    for tid, (name, cpu) in after.items():
+        used = cpu - before.get(tid, (name, 0.0))[1]
+        if used > 0:
+            rows.append({"tid": tid, "name": name, "cpu_s": round(used, 2)})
+    rows.sort(key=lambda row: -row["cpu_s"])
+    if wall_s:
+        for row in rows:
+            row["cores"] = round(row["cpu_s"] / wall_s, 2)
+    return rows[:top]
+
+
 def machine_jiffies() -> tuple[int, int]:
     """(busy, total) jiffies of all CPUs since boot."""
     values = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
