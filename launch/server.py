@@ -17,7 +17,6 @@ import logging
 import os
 import resource
 import socket
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,14 +54,6 @@ HANDSHAKE_TIMEOUT_MS = 10_000
 # Descriptors kept for everything but client connections: the lake's files, the
 # catalog, logs, the reconciler's connection.
 RESERVED_DESCRIPTORS = 256
-
-
-# DuckDB's Python client takes the interpreter lock between execution tasks (to check for
-# Ctrl-C); at Python's default 5 ms switch interval each of those waits for whichever
-# thread holds the lock. Beside a thread busy in Python, a full reconcile of 200k spans
-# took 9.0 s instead of 3.2 s alone, 3.8 s at 0.5 ms. Ingest's throughput did not move
-# (A/B, 8 requests in flight), and two pure-Python threads competing lose ~1%.
-INTERPRETER_SWITCH_INTERVAL_S = 0.0005
 
 
 @dataclass
@@ -242,7 +233,6 @@ def _connections_within_fd_limit(server: ServerSettings) -> int:
 def run_server(settings: Settings, on_ready: Callable[[RunningServer], None] | None = None) -> int:
     """Serve until SIGTERM/SIGINT; return the process exit code (1: ingest cannot go on)."""
     stop = stop_on_signals()
-    sys.setswitchinterval(INTERPRETER_SWITCH_INTERVAL_S)
     server = start_server(settings)
     print(f"parallax server listening on {server.address}", flush=True)
     if on_ready:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from parallax.config import ReconcilerSettings
+from parallax.interpreter import quick_lock_handoff
 from parallax.ratelimit import RateLimitedLog
 from parallax.watched import WatchedFile
 from reconciler.metrics import ReconcilerMetrics
@@ -76,9 +77,10 @@ class ReconcilerLoop:
                 log.info("policies changed: the next run rebuilds every table")
                 self._policies, full = self._watched.value, True
             try:
-                self.last_report = reconcile(
-                    self._lake, self._policies, self._settings, full=full, con=self._con
-                )
+                with quick_lock_handoff():  # its queries run beside the busy ingest threads
+                    self.last_report = reconcile(
+                        self._lake, self._policies, self._settings, full=full, con=self._con
+                    )
                 full = False
             except Exception as err:  # the loop outlives a failed run; the next one redoes it
                 if self._stop.is_set():
