@@ -271,16 +271,16 @@ def run_collector(
     on_ready: Callable[[RunningCollector], None] | None = None,
 ) -> int:
     """Run until SIGTERM/SIGINT; return the exit code (1: a thread of it died)."""
-    stop = stop_on_signals()
-    collector = start_collector(settings.collector, otel)
-    print(f"parallax collector listening on {collector.address}", flush=True)
-    if on_ready:
-        on_ready(collector)
-    problems = partial(_problem, collector)
-    if serve_until_stopped("the collector", problems, collector.stop, stop):
-        return 1
-    collector.stop()
-    return 0
+    with stop_on_signals() as stop:
+        collector = start_collector(settings.collector, otel)
+        print(f"parallax collector listening on {collector.address}", flush=True)
+        if on_ready:
+            on_ready(collector)
+        problems = partial(_problem, collector)
+        if serve_until_stopped("the collector", problems, collector.stop, stop):
+            return 1
+        collector.stop()
+        return 0
 
 
 def _problem(collector: RunningCollector) -> str | None:

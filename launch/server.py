@@ -232,17 +232,17 @@ def _connections_within_fd_limit(server: ServerSettings) -> int:
 
 def run_server(settings: Settings, on_ready: Callable[[RunningServer], None] | None = None) -> int:
     """Serve until SIGTERM/SIGINT; return the process exit code (1: ingest cannot go on)."""
-    stop = stop_on_signals()
-    server = start_server(settings)
-    print(f"parallax server listening on {server.address}", flush=True)
-    if on_ready:
-        on_ready(server)
-    if serve_until_stopped("ingest", server.pipeline.problem, server.stop, stop):
-        return 1
-    log.info("shutting down: finishing in-flight requests")
-    server.stop()
-    log.info("stopped cleanly")
-    return 0
+    with stop_on_signals() as stop:
+        server = start_server(settings)
+        print(f"parallax server listening on {server.address}", flush=True)
+        if on_ready:
+            on_ready(server)
+        if serve_until_stopped("ingest", server.pipeline.problem, server.stop, stop):
+            return 1
+        log.info("shutting down: finishing in-flight requests")
+        server.stop()
+        log.info("stopped cleanly")
+        return 0
 
 
 def _transport_credentials(server: ServerSettings) -> grpc.ServerCredentials | None:

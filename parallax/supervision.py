@@ -11,10 +11,11 @@ lost by exiting: both acknowledge only what is durable.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 log = logging.getLogger("parallax.supervision")
 
@@ -22,12 +23,18 @@ HEALTH_CHECK_INTERVAL_S = 1.0
 STOP_AFTER_FAILURE_S = 15.0
 
 
-def stop_on_signals() -> threading.Event:
-    """An event set by SIGTERM or SIGINT (installed on the calling, main thread)."""
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGTERM or SIGINT while the block runs (on the main thread); the
+    handlers before it are back afterwards."""
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    return stop
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in signals}
+    try:
+        yield stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def serve_until_stopped(

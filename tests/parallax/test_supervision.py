@@ -3,12 +3,14 @@ stopped (within a bound) and the process is to exit 1."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 
 import pytest
 
 from parallax import supervision
-from parallax.supervision import serve_until_stopped
+from parallax.supervision import serve_until_stopped, stop_on_signals
 
 
 @pytest.fixture(autouse=True)
@@ -38,3 +40,11 @@ def test_a_stop_that_never_finishes_does_not_keep_the_process_up(caplog):
     code = serve_until_stopped("svc", lambda: "stalled", never.wait, threading.Event())
     assert code == 1
     assert "svc cannot go on (stalled)" in caplog.text
+
+
+def test_sigterm_sets_the_stop_event_while_serving_and_the_old_handler_is_back_after():
+    before = signal.getsignal(signal.SIGTERM)
+    with stop_on_signals() as stop:
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.wait(10)
+    assert signal.getsignal(signal.SIGTERM) is before
